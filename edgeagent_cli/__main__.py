@@ -1,0 +1,3 @@
+from edgeagent_cli.app import main
+
+main()

@@ -1,0 +1,41 @@
+"""The composition root: every command group registered here, one line each, and `main()`."""
+
+from __future__ import annotations
+
+import typer
+
+from edgeagent_cli.commands import detect, models, profiles
+
+app = typer.Typer(
+    name="edgeagent",
+    help="Edge model ops: detect the hardware, pull a model that fits, bench it, chat with it as a tool-using agent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("detect")(detect.detect)
+app.add_typer(models.app, name="models")
+app.add_typer(profiles.app, name="profiles")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from edgeagent_cli import __version__
+
+        typer.echo(f"edgeagent {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Run the app; turn every failure into one line on stderr and the contract's exit code."""
+    import sys
+
+    from edgeagent_cli.failures import run
+
+    sys.exit(run(app, sys.argv[1:]))
