@@ -80,7 +80,7 @@ def show(model: ModelArg, json_: JsonOpt = False) -> None:
     out = Output(json_)
     path, rec = resolve_model(model)
     meta = rec.metadata if rec else inspect_gguf(path)
-    doc: dict[str, Any] = {"name": rec.name if rec else path.name, "path": str(path), **meta}
+    doc: dict[str, Any] = {**meta, "name": rec.name if rec else path.name, "general_name": meta.get("name"), "path": str(path)}
     if rec:
         doc.update(size_bytes=rec.size_bytes, sha256=rec.sha256, source=rec.source, memory=rec.memory)
     else:

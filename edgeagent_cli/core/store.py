@@ -215,6 +215,13 @@ class Store:
         final_dir = self.root / safe_dirname(name)
         final_dir.mkdir(parents=True, exist_ok=True)
         target = final_dir / src.name
+        if move:  # a finished download under EDGEAGENT_HOME: hash it where it is, then rename
+            digest = sha256_file(src, progress)
+            try:
+                os.replace(src, target)
+                return target, digest
+            except OSError:
+                pass  # another filesystem: copy below
         fd, tmp_name = tempfile.mkstemp(dir=final_dir, prefix=".import-", suffix=".tmp")
         tmp = Path(tmp_name)
         try:
