@@ -6,6 +6,7 @@ _edgeagent() {
       "|detect") path="detect" ;;
       "|models") path="models" ;;
       "|profiles") path="profiles" ;;
+      "|pull") path="pull" ;;
       "models|import") path="models import" ;;
       "models|ls") path="models ls" ;;
       "models|rm") path="models rm" ;;
@@ -17,7 +18,7 @@ _edgeagent() {
   done
   local words=""
   case "$path" in
-    "") words="detect models profiles --version --help" ;;
+    "") words="detect models profiles pull --version --help" ;;
     "detect") words="--json --help" ;;
     "models") words="import ls rm show verify --help" ;;
     "models import") words="--name --link --json --help" ;;
@@ -28,6 +29,7 @@ _edgeagent() {
     "profiles") words="ls show --help" ;;
     "profiles ls") words="--json --help" ;;
     "profiles show") words="--json --help" ;;
+    "pull") words="--quant -q --ctx -c --max-memory --profile --kv-cache-type --source --dry-run --offline --json --help" ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Create .venv and install edgeagent, with a llama-cpp-python build that works on this CPU.
+#
+# Why not plain `pip install llama-cpp-python`: PyPI ships only its sdist, and the default build uses
+# -march=native, which pulls in ggml's AMX kernels; on many Xeon VMs the first matrix multiply then
+# dies with SIGILL (llama.cpp #26954, #28328). We build without GGML_NATIVE, with the SIMD levels the
+# CPU has. pip's wheel cache is keyed by the sdist, not by CMAKE_ARGS, and can hand back a crashing
+# wheel: so we build with --no-cache-dir into our own cache keyed by version + flags + Python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+LLAMA_CPP_VERSION=${LLAMA_CPP_VERSION:-0.3.36}
+
+if [ -z "${CMAKE_ARGS:-}" ]; then
+  CMAKE_ARGS="-DGGML_NATIVE=OFF"
+  if [ -r /proc/cpuinfo ] && grep -qw avx2 /proc/cpuinfo; then
+    for f in avx avx2 fma f16c; do
+      grep -qw "$f" /proc/cpuinfo && CMAKE_ARGS="$CMAKE_ARGS -DGGML_$(echo "$f" | tr a-z A-Z)=ON"
+    done
+  fi
+  if command -v nvidia-smi >/dev/null 2>&1 && command -v nvcc >/dev/null 2>&1 && [ -n "${EDGEAGENT_CUDA:-}" ]; then
+    CMAKE_ARGS="$CMAKE_ARGS -DGGML_CUDA=ON"
+  fi
+fi
+export CMAKE_ARGS
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+python -m pip install -q --disable-pip-version-check --upgrade pip
+
+pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+key=$(printf '%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$CMAKE_ARGS" "$pyver" "$(uname -m)" | sha256sum | cut -c1-16)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/edgeagent/wheels/$key"
+if [ "$(cat "$VENV/.llama-build-key" 2>/dev/null)" != "$key" ] || ! python -c "import llama_cpp" 2>/dev/null; then
+  if ! ls "$cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python $LLAMA_CPP_VERSION with CMAKE_ARGS=\"$CMAKE_ARGS\" (takes 5-9 minutes on 2 cores)" >&2
+    mkdir -p "$cache"
+    python -m pip wheel -q --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_CPP_VERSION" -w "$cache"
+  fi
+  python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$cache"/llama_cpp_python-*.whl
+  echo "$key" > "$VENV/.llama-build-key"
+fi
+python -m pip install -q --disable-pip-version-check -e ".[dev]"
+echo "edgeagent is installed in $VENV (llama-cpp-python built with: $CMAKE_ARGS)" >&2
