@@ -178,11 +178,10 @@ def choose(
     hi = quality(quant_range[1]) if quant_range[1] else 99
     in_range = [r for r in table if lo <= quality(r["quant"]) <= hi and not quality(r["quant"]) - int(quality(r["quant"]))]
     for pool, where in ((in_range, "in the profile's range"), (table, "outside the profile's range")):
-        for wanted in ("fits", "tight"):
-            ok = [r for r in pool if r["verdict"] == wanted]
-            if ok:
-                row = max(ok, key=lambda r: quality(r["quant"]))
-                note = "" if wanted == "fits" else " (tight: under 15% to spare)"
-                return table, row, (f"{row['quant']} is the highest-quality variant {where} that fits "
-                                    f"{budget / MIB:,.0f} MiB at context {ctx}{note}")  # fmt: skip
+        ok = [r for r in pool if r["verdict"] != "does not fit"]
+        if ok:
+            row = max(ok, key=lambda r: quality(r["quant"]))
+            note = " (tight: under 15% to spare)" if row["verdict"] == "tight" else ""
+            return table, row, (f"{row['quant']} is the highest-quality variant {where} that fits "
+                                f"{budget / MIB:,.0f} MiB at context {ctx}{note}")  # fmt: skip
     return table, None, f"no variant fits {budget / MIB:,.0f} MiB at context {ctx}"

@@ -35,9 +35,10 @@ def map_error(exc: BaseException, repo: str, what: str = "") -> EdgeError | None
         return EdgeError(f"{repo} is gated: access denied", LOGIN_HINT, ExitCode.FAILURE)
     if isinstance(exc, hf_errors.RepositoryNotFoundError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status == 401 and os.environ.get("HF_TOKEN"):
-            return EdgeError(f"{repo} was not found or your token cannot read it", LOGIN_HINT, ExitCode.NOT_FOUND)
-        return EdgeError(f"no repo {repo} on {_endpoint()}", "check the name, or log in if it is private", ExitCode.NOT_FOUND)
+        if status == 401:  # the Hub answers 401 both for a missing repo and a private/gated one
+            who = "your token cannot read it" if os.environ.get("HF_TOKEN") else "you are not logged in"
+            return EdgeError(f"{repo}: not found, or private/gated and {who}", LOGIN_HINT, ExitCode.NOT_FOUND)
+        return EdgeError(f"no repo {repo} on {_endpoint()}", "check the name", ExitCode.NOT_FOUND)
     if isinstance(exc, hf_errors.RevisionNotFoundError):
         return EdgeError(f"{repo} has no such revision", code=ExitCode.NOT_FOUND)
     if isinstance(exc, hf_errors.EntryNotFoundError):
