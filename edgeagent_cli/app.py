@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import detect, models, profiles, pull
+from edgeagent_cli.commands import bench, detect, models, profiles, pull
 
 app = typer.Typer(
     name="edgeagent",
@@ -18,6 +18,7 @@ app = typer.Typer(
 
 app.command("detect")(detect.detect)
 app.command("pull")(pull.pull)
+app.command("bench")(bench.bench)
 app.add_typer(models.app, name="models")
 app.add_typer(profiles.app, name="profiles")
 
