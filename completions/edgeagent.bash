@@ -3,10 +3,13 @@ _edgeagent() {
   local cur="${COMP_WORDS[COMP_CWORD]}" path="" w
   for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
     case "$path|$w" in
+      "|bench") path="bench" ;;
       "|detect") path="detect" ;;
       "|models") path="models" ;;
       "|profiles") path="profiles" ;;
       "|pull") path="pull" ;;
+      "|serve") path="serve" ;;
+      "models|export-lock") path="models export-lock" ;;
       "models|import") path="models import" ;;
       "models|ls") path="models ls" ;;
       "models|rm") path="models rm" ;;
@@ -14,13 +17,19 @@ _edgeagent() {
       "models|verify") path="models verify" ;;
       "profiles|ls") path="profiles ls" ;;
       "profiles|show") path="profiles show" ;;
+      "serve|logs") path="serve logs" ;;
+      "serve|start") path="serve start" ;;
+      "serve|status") path="serve status" ;;
+      "serve|stop") path="serve stop" ;;
     esac
   done
   local words=""
   case "$path" in
-    "") words="detect models profiles pull --version --help" ;;
+    "") words="bench detect models profiles pull serve --version --help" ;;
+    "bench") words="--threads -t --n-prompt -p --n-gen -n --reps -r --gpu-layers -ngl --latency --no-latency --endpoint --api-key --concurrency --requests --max-tokens --baseline --max-regression --history --csv --md --json --help" ;;
     "detect") words="--json --help" ;;
-    "models") words="import ls rm show verify --help" ;;
+    "models") words="export-lock import ls rm show verify --help" ;;
+    "models export-lock") words="--json --help" ;;
     "models import") words="--name --link --json --help" ;;
     "models ls") words="--json --help" ;;
     "models rm") words="--yes -y --json --help" ;;
@@ -30,6 +39,11 @@ _edgeagent() {
     "profiles ls") words="--json --help" ;;
     "profiles show") words="--json --help" ;;
     "pull") words="--quant -q --ctx -c --max-memory --profile --kv-cache-type --source --dry-run --offline --json --help" ;;
+    "serve") words="logs start status stop --help" ;;
+    "serve logs") words="--follow -f --lines -n --json --help" ;;
+    "serve start") words="--host --port --api-key --ctx -c --threads -t --gpu-layers -ngl --deployment --engine --json --help" ;;
+    "serve status") words="--json --help" ;;
+    "serve stop") words="--json --help" ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

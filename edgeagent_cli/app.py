@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, detect, models, profiles, pull
+from edgeagent_cli.commands import bench, detect, models, profiles, pull, serve
 
 app = typer.Typer(
     name="edgeagent",
@@ -21,6 +21,7 @@ app.command("pull")(pull.pull)
 app.command("bench")(bench.bench)
 app.add_typer(models.app, name="models")
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(serve.app, name="serve")
 
 
 @app.callback(invoke_without_command=True)

@@ -198,3 +198,11 @@ def test_sliding_window_layers_are_counted_by_their_window() -> None:
     assert full == 2 * 18 * 1 * 256 * 2 * 32768
     assert swa == 2 * 256 * 2 * (3 * 32768 + 15 * 1024)
     assert fit.kv_bytes(gemma, 32768, "q8_0") < swa
+
+
+def test_export_lock_records_repo_revision_file_and_hash(hub: HubServer) -> None:
+    cli_json("pull", f"hf:{SMOL}:Q4_1")
+    (entry,) = cli_json("models", "export-lock")["models"]
+    assert entry["repo"] == SMOL and entry["revision"] == "0123456789abcdef0123456789abcdef01234567"
+    assert entry["file"] == "SmolLM2-135M-Instruct-Q4_1.gguf" and entry["sha256"] == SMOLLM2_SHA256
+    assert entry["size_bytes"] == SMOLLM2_SIZE and entry["source"] == "hf"

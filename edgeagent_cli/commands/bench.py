@@ -75,7 +75,7 @@ def _in_process(out: Output, models: list[str] | None, threads: str | None, n_pr
     import sys
 
     from edgeagent_cli.core import bench as core
-    from edgeagent_cli.core import benchio, fit, survey
+    from edgeagent_cli.core import fit, survey
     from edgeagent_cli.core.store import Store, resolve_model
 
     store = Store()

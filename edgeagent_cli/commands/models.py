@@ -164,3 +164,33 @@ def verify(
             data=doc,
         )
     out.document(doc, human)
+
+
+@app.command("export-lock")
+def export_lock(json_: JsonOpt = False) -> None:
+    """Print a lockfile of the stored models: source, repo, revision, file, sha256 and size of each.
+
+    Examples:
+
+      edgeagent models export-lock > models.lock.json
+
+      edgeagent models export-lock --json | jq '.models[].sha256'
+    """
+    import json
+    import sys
+
+    from edgeagent_cli import SCHEMA_VERSION
+    from edgeagent_cli.core.store import Store
+
+    out = Output(json_)
+    entries = []
+    for r in Store().list():
+        src = r.source
+        entries.append({"name": r.name, "source": src.get("kind"), "repo": src.get("repo"), "revision": src.get("revision"),
+                        "file": src.get("file", r.file), "package": src.get("package"), "sha256": r.sha256,
+                        "size_bytes": r.size_bytes, "quant": r.quant})  # fmt: skip
+    doc = {"models": entries}
+    if json_:
+        out.document(doc)
+    else:  # the lockfile itself is JSON either way, so it can be redirected to a file
+        sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, **doc}, indent=2) + "\n")

@@ -56,7 +56,7 @@ class LowLevelModel:
     """A model and context held open across tests, as llama-bench reuses them for one parameter set."""
 
     def __init__(self, path: Path, n_ctx: int, n_threads: int, n_batch: int = 2048, n_ubatch: int = 512,
-                 n_gpu_layers: int = 0, flash_attn: bool = False) -> None:  # fmt: skip
+                 n_gpu_layers: int = 0, flash_attn: bool | None = None) -> None:  # fmt: skip
         import llama_cpp as L
 
         self.L = L
@@ -74,8 +74,8 @@ class LowLevelModel:
         cparams.n_ubatch = n_ubatch
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
-        if hasattr(cparams, "flash_attn_type"):
-            cparams.flash_attn_type = 1 if flash_attn else 0
+        if hasattr(cparams, "flash_attn_type"):  # None: llama.cpp decides (AUTO), as llama-bench's default
+            cparams.flash_attn_type = -1 if flash_attn is None else int(flash_attn)
         self.ctx = L.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             L.llama_model_free(self.model)
@@ -156,7 +156,7 @@ def run_test(m: LowLevelModel, test: Test, reps: int, warmup: bool = True,
 
 
 def throughput(path: Path, threads: list[int], prompts: list[int], gens: list[int], reps: int,
-               n_gpu_layers: int = 0, flash_attn: bool = False, n_batch: int = 2048, n_ubatch: int = 512,
+               n_gpu_layers: int = 0, flash_attn: bool | None = None, n_batch: int = 2048, n_ubatch: int = 512,
                on_sample: Callable[[str, int], None] | None = None) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
     """All pp/tg tests for one model, every thread count; returns results and the load time."""
     results: list[dict[str, Any]] = []

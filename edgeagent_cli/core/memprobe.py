@@ -38,4 +38,4 @@ def measure(path: Path, ctx: int, threads: int = 2) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_probe(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))
+    sys.stdout.write(json.dumps(_probe(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))) + "\n")

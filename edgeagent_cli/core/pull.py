@@ -7,7 +7,6 @@ choose. fetch(): download with resume, check sha256, register. Nothing unverifie
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -169,8 +168,6 @@ def fetch(p: Plan, token: str | None = None, progress: bool = False,
 
 
 def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: Callable[[str], None] | None) -> Path:
-    from edgeagent_cli.core.store import sha256_file
-
     files = p.chosen["files"]  # type: ignore[index]
     if len(files) > 1:
         raise EdgeError(f"{p.chosen['file']} is split into {len(files)} parts", "split models are listed but "  # type: ignore[index]
@@ -179,13 +176,7 @@ def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: 
     retry = (lambda n, why: on_event(f"connection lost ({why}); resuming, attempt {n + 1}")) if on_event else None
     path = hub.download(p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token,
                         progress=progress, on_retry=retry)  # fmt: skip
-    if f.get("sha256"):
-        digest = sha256_file(path)
-        if digest != f["sha256"]:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise EdgeError(f"sha256 mismatch for {f['file']}: expected {f['sha256']}, got {digest}",
-                            "the download was corrupted; pull again", ExitCode.INTEGRITY)  # fmt: skip
+    # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
     return path
 
 

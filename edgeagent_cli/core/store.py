@@ -186,7 +186,9 @@ class Store:
             if not link:
                 with contextlib.suppress(OSError):
                     target.unlink()
-            raise integrity(f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}")
+                    target.parent.rmdir()
+            raise integrity(f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
+                            "the download was corrupted; pull again")
         rec = ModelRecord(
             name=name,
             path=str(target),
