@@ -79,11 +79,15 @@ def _in_process(out: Output, models: list[str] | None, threads: str | None, n_pr
     from edgeagent_cli.core.store import Store, resolve_model
 
     store = Store()
-    targets = [resolve_model(m, store) for m in models] if models else [(Path(store.latest().path), store.latest())]
+    if models:
+        targets = [resolve_model(m, store) for m in models]
+    else:
+        latest = store.latest()
+        targets = [(Path(latest.path), latest)]
     machine = survey.survey()
+    rec_layers = machine["recommendation"]["gpu_layers"]
     thread_list = _ints(threads, "--threads") if threads else [machine["recommendation"]["threads"]]
-    ngl = gpu_layers if gpu_layers is not None else max(0, machine["recommendation"]["gpu_layers"]) or (
-        99 if machine["recommendation"]["gpu_layers"] == -1 else 0)  # fmt: skip
+    ngl = gpu_layers if gpu_layers is not None else (99 if rec_layers == -1 else rec_layers)  # -1 in a profile: every layer
     results: list[dict[str, Any]] = []
     latencies: dict[str, Any] = {}
     memory: dict[str, Any] = {}
@@ -164,8 +168,10 @@ def _finish(out: Output, doc: dict[str, Any], baseline: Path | None, max_regress
     else:
         out.document(doc, lambda o: _render(o, doc))
     if failed:
-        raise EdgeError(f"regression over {max_regression}%: {'; '.join(failed)}", code=ExitCode.GATE) if not out.json_mode \
-            else typer.Exit(int(ExitCode.GATE))
+        if out.json_mode:  # the document above already names the regressions
+            sys.stderr.write(f"error: regression over {max_regression}%: {'; '.join(failed)}\n")
+            raise typer.Exit(int(ExitCode.GATE))
+        raise EdgeError(f"regression over {max_regression}%: {'; '.join(failed)}", code=ExitCode.GATE)
     if doc.get("errors_all_failed"):
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -41,7 +42,7 @@ def pull(
     if model.lower().endswith(".gguf"):
         from edgeagent_cli.core.store import Store
 
-        rec = Store().add(__import__("pathlib").Path(model))
+        rec = Store().add(Path(model))
         out.document({"model": rec.name, "repo": None, "variants": [], "chosen": None, "reason": "imported a local file",
                       "stored": {"name": rec.name, "path": rec.path, "sha256": rec.sha256}},
                      lambda o: o.line(f"imported {rec.name}"))  # fmt: skip

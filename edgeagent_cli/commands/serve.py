@@ -38,7 +38,7 @@ def start(
 
       edgeagent serve start Qwen/Qwen2.5-7B-Instruct --engine vllm --deployment production
     """
-    from edgeagent_cli.core import profiles, serve, survey
+    from edgeagent_cli.core import hardware, profiles, serve, survey
 
     out = Output(json_)
     dep = profiles.get(deployment, "deployment")
@@ -54,7 +54,7 @@ def start(
     from edgeagent_cli.core.store import resolve_model
 
     path, rec = resolve_model(model)
-    rec_threads = survey.threads_for(__import__("edgeagent_cli.core.hardware", fromlist=["x"]).detect_cpu())
+    rec_threads = survey.threads_for(hardware.detect_cpu())
     st, existing = serve.start(rec.name if rec else path.stem, path, host, port, api_key, ctx or int(dep.get("context", 4096)),
                                threads or rec_threads, gpu_layers or 0, int(dep.get("parallel", 1)))  # fmt: skip
     doc = {"base_url": st["base_url"], "pid": st["pid"], "model": st["model"], "port": st["port"], "log": st["log"],
