@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, detect, models, profiles, pull, serve
+from edgeagent_cli.commands import bench, chat, detect, models, profiles, pull, serve
 
 app = typer.Typer(
     name="edgeagent",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.command("detect")(detect.detect)
 app.command("pull")(pull.pull)
 app.command("bench")(bench.bench)
+app.command("chat")(chat.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(serve.app, name="serve")

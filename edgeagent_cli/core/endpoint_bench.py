@@ -101,7 +101,7 @@ async def _run(base_url: str, api_key: str | None, model: str, concurrency: int,
     }  # fmt: skip
 
 
-def _model_id(base_url: str, api_key: str | None) -> str:
+def model_id(base_url: str, api_key: str | None) -> str:
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -117,11 +117,15 @@ def _model_id(base_url: str, api_key: str | None) -> str:
     return str(data[0]["id"])
 
 
+def base_v1(url: str) -> str:
+    """Users paste `http://host:port` or `http://host:port/v1`; the OpenAI routes live under /v1."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
 def run(base_url: str, api_key: str | None, model: str | None, concurrency: int, requests: int, max_tokens: int) -> dict[str, Any]:
-    base_url = base_url.rstrip("/")
-    if not base_url.endswith("/v1"):
-        base_url += "/v1"
-    model = model or _model_id(base_url, api_key)
+    base_url = base_v1(base_url)
+    model = model or model_id(base_url, api_key)
     served = asyncio.run(_run(base_url, api_key, model, concurrency, requests, max_tokens))
     doc: dict[str, Any] = {"endpoint": base_url, "model": model, "results": [], "served": served, "latency": {}, "memory": {}}
     if served["completed"] == 0:

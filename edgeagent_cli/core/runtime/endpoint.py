@@ -1,0 +1,137 @@
+"""Any OpenAI-compatible endpoint: Ollama, Foundry Local, vLLM, llama-server, `edgeagent serve`.
+
+Tools go out as `tools` with the caller's `tool_choice`. Servers differ in what they honour: some
+return `tool_calls`, some leak the call into `content` (as JSON, in `<tool_call>` tags, or in Python
+style), some reject `tool_choice` values they do not know. So content that opens like a call is held
+back instead of streamed and parsed by the tolerant parser, and a 400 about `tool_choice` is retried
+once without it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from edgeagent_cli.core.endpoint_bench import base_v1, model_id
+from edgeagent_cli.core.runtime import OnText, Reply
+from edgeagent_cli.core.toolcall import ToolCall, parse_calls
+from edgeagent_cli.errors import EdgeError, ExitCode
+
+_CALL_STARTS = ("<tool_call>", "<|tool_call|>", "<start_function_call>", "{", "[", "```")
+_WIRE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
+
+
+class EndpointRuntime:
+    def __init__(self, url: str, api_key: str | None = None, model: str | None = None, *, max_tokens: int = 512,
+                 temperature: float = 0.0, timeout: float = 300.0) -> None:  # fmt: skip
+        import httpx
+
+        self.base = base_v1(url)
+        self.api_key = api_key
+        self.model = model or model_id(self.base, api_key)
+        self.name = f"{self.model}@{self.base}"
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout, connect=5))
+
+    def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str = "auto",
+             on_text: OnText | None = None) -> Reply:  # fmt: skip
+        body: dict[str, Any] = {
+            "model": self.model, "stream": True, "temperature": self.temperature, "max_tokens": self.max_tokens,
+            "messages": [{k: v for k, v in m.items() if k in _WIRE_KEYS} for m in messages],
+        }  # fmt: skip
+        if tools:
+            body["tools"] = tools
+            body["tool_choice"] = _wire_choice(tool_choice, tools)
+        t0 = time.perf_counter()
+        try:
+            return self._stream(body, on_text, t0)
+        except _ChoiceRejected:
+            body.pop("tool_choice", None)
+            return self._stream(body, on_text, t0)
+
+    def _stream(self, body: dict[str, Any], on_text: OnText | None, t0: float) -> Reply:
+        import httpx
+
+        text, held, finish = "", True, "stop"
+        parts: dict[int, dict[str, Any]] = {}
+        usage: dict[str, Any] = {}
+        try:
+            with self.client.stream("POST", f"{self.base}/chat/completions", json=body) as r:
+                if r.status_code != 200:
+                    detail = r.read().decode(errors="replace")[:300]
+                    if r.status_code == 400 and "tool_choice" in detail and "tool_choice" in body:
+                        raise _ChoiceRejected
+                    raise _http_error(r.status_code, detail, self.base)
+                for line in r.iter_lines():
+                    if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                        continue
+                    event = json.loads(line[5:])
+                    usage = event.get("usage") or usage
+                    for choice in event.get("choices") or []:
+                        finish = choice.get("finish_reason") or finish
+                        delta = choice.get("delta") or {}
+                        for tc in delta.get("tool_calls") or []:
+                            slot = parts.setdefault(tc.get("index", len(parts)), {"id": "", "name": "", "arguments": ""})
+                            fn = tc.get("function") or {}
+                            slot["id"] = tc.get("id") or slot["id"]
+                            slot["name"] += fn.get("name") or ""
+                            slot["arguments"] += fn.get("arguments") or ""
+                        piece = delta.get("content") or ""
+                        if not piece:
+                            continue
+                        text += piece
+                        lead = text.lstrip()
+                        if held and lead and not any(lead.startswith(s) or s.startswith(lead) for s in _CALL_STARTS):
+                            held = False
+                            piece = text
+                        if not held and on_text:
+                            on_text(piece)
+        except httpx.HTTPError as e:
+            raise EdgeError(f"cannot reach {self.base}: {type(e).__name__}", "is the server running?",
+                            ExitCode.UNREACHABLE) from e  # fmt: skip
+        calls, malformed = _calls(parts)
+        if not calls and held and text.strip():
+            calls = parse_calls(text)
+            if not calls and on_text:
+                on_text(text)  # it only looked like a call: it is the answer
+        reply = Reply("" if calls else text.strip(), calls, text, finish, int(usage.get("prompt_tokens") or 0),
+                      int(usage.get("completion_tokens") or 0), time.perf_counter() - t0, self.name)  # fmt: skip
+        reply.malformed = malformed
+        return reply
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _ChoiceRejected(Exception):
+    pass
+
+
+def _wire_choice(choice: str, tools: list[dict[str, Any]]) -> Any:
+    if choice in {"auto", "none", "required"}:
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _calls(parts: dict[int, dict[str, Any]]) -> tuple[list[ToolCall], str | None]:
+    calls, malformed = [], None
+    for _, slot in sorted(parts.items()):
+        try:
+            args = json.loads(slot["arguments"] or "{}")
+        except ValueError:
+            malformed = f"{slot['name']}({slot['arguments']})"
+            continue
+        calls.append(ToolCall(slot["name"], args if isinstance(args, dict) else {}, slot["id"]))
+    return calls, malformed
+
+
+def _http_error(status: int, detail: str, base: str) -> EdgeError:
+    if status in (401, 403):
+        return EdgeError(f"{base} refused the request ({status})", "pass --api-key", ExitCode.FAILURE)
+    if status == 404:
+        return EdgeError(f"{base}: model or route not found (404): {detail}", "check --endpoint and --model",
+                         ExitCode.NOT_FOUND)  # fmt: skip
+    return EdgeError(f"{base} answered {status}: {detail}", code=ExitCode.FAILURE)
