@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, chat, detect, models, profiles, pull, serve
+from edgeagent_cli.commands import bench, chat, detect, eval, models, profiles, pull, serve
 
 app = typer.Typer(
     name="edgeagent",
@@ -22,6 +22,7 @@ app.command("bench")(bench.bench)
 app.command("chat")(chat.chat)
 app.add_typer(models.app, name="models")
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(eval.app, name="eval")
 app.add_typer(serve.app, name="serve")
 
 

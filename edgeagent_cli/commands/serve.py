@@ -129,7 +129,11 @@ def logs(
         raise EdgeError("no such server running", "see `edgeagent serve status`", ExitCode.NOT_FOUND)
     log = Path(running[0]["log"])
     text = log.read_text(errors="replace").splitlines()[-lines:]
-    out.document({"log": str(log), "lines": text}, lambda o: [o.line(t) for t in text])
+    def show(o: Output) -> None:
+        for t in text:
+            o.line(t)
+
+    out.document({"log": str(log), "lines": text}, show)
     if follow and not json_:
         with log.open(errors="replace") as f:
             f.seek(0, 2)

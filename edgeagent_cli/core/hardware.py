@@ -166,8 +166,8 @@ def parse_rocm_smi_json(text: str) -> list[dict[str, Any]]:
             continue
         total = card.get("VRAM Total Memory (B)")
         used = card.get("VRAM Total Used Memory (B)")
-        total_b = int(total) if str(total).isdigit() else None
-        used_b = int(used) if str(used).isdigit() else None
+        total_b = int(str(total)) if str(total).isdigit() else None
+        used_b = int(str(used)) if str(used).isdigit() else None
         gpus.append(
             {
                 "vendor": "AMD",

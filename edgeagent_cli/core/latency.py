@@ -20,7 +20,8 @@ def chat_latency(path: Path, threads: int, n_gpu_layers: int = 0, reps: int = 3,
         t0 = time.perf_counter()
         first = None
         count = 0
-        for chunk in llm.create_chat_completion(PROMPT, max_tokens=max_tokens, temperature=0, stream=True):
+        chunks: Any = llm.create_chat_completion(PROMPT, max_tokens=max_tokens, temperature=0, stream=True)  # type: ignore[arg-type]
+        for chunk in chunks:
             if chunk["choices"][0]["delta"].get("content"):
                 count += 1
                 first = first or time.perf_counter()

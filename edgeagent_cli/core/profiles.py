@@ -80,7 +80,7 @@ def load_file(path: Path, shipped: bool = False) -> Profile:
     threads = data.get("threads")
     if isinstance(threads, str) and threads != "auto":
         raise DataFileError(path, lines.get("threads"), "threads", f"expected an integer or 'auto', got {threads!r}")
-    return Profile(data["name"], kind, path, data, shipped)
+    return Profile(data["name"], str(kind), path, data, shipped)
 
 
 def shipped_dir() -> Path:

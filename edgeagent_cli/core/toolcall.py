@@ -212,6 +212,25 @@ def _python_calls(text: str) -> list[ToolCall]:
     return calls
 
 
+def unique(calls: list[ToolCall]) -> list[ToolCall]:
+    """Drop echoes: a call whose arguments are all already in an earlier call to the same tool.
+
+    Genuine parallel calls differ in some value ("Paris" and "Rome"); a small model that has made its
+    call tends to make it again, whole or with an argument left out.
+    """
+    kept: list[ToolCall] = []
+    for c in calls:
+        if not any(echoes(c, k) for k in kept):
+            kept.append(c)
+    return kept
+
+
+def echoes(later: ToolCall, earlier: ToolCall) -> bool:
+    if later.name != earlier.name:
+        return False
+    return all(k in earlier.arguments and earlier.arguments[k] == v for k, v in later.arguments.items())
+
+
 # --- checking -----------------------------------------------------------------------------------------
 _PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
                                           "boolean": (bool,), "array": (list,), "object": (dict,)}  # fmt: skip

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edgeagent_cli.core import toolcall
 from edgeagent_cli.core.runtime import OnText, Reply
 from edgeagent_cli.core.toolcall import CALL_OPEN, ToolCall
-
 
 # Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
 # breaks the loop. Only for an answer to the user's words: under a grammar a repeated key or digit is
@@ -87,14 +87,16 @@ class LocalRuntime:
 
     # --- generation -----------------------------------------------------------------------------------
     def _generate(self, prompt: str, stops: list[str], grammar: Any = None, on_text: OnText | None = None,
-                  watch_call: bool = False, penalty: bool = False) -> tuple[str, str, int, bool]:  # fmt: skip
-        """Stream a completion. With watch_call, stop as soon as the text opens a tool call.
+                  watch_call: bool = False, penalty: bool = False,
+                  until: Callable[[str], bool] | None = None) -> tuple[str, str, int, bool]:  # fmt: skip
+        """Stream a completion. With watch_call, stop as soon as the text opens a tool call;
+        with `until`, as soon as it says the text is complete.
 
         Returns (text, finish_reason, completion_tokens, opened_call).
         """
         text, finish, count = "", "stop", 0
         held = ""  # text not yet shown: it might be the start of a call
-        stream = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=self.temperature,
+        stream: Any = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=self.temperature,
                                             stop=stops, stream=True, grammar=grammar,
                                             repeat_penalty=REPEAT_PENALTY if penalty else 1.0)  # fmt: skip
         try:
@@ -104,6 +106,8 @@ class LocalRuntime:
                 count += 1
                 text += piece
                 finish = choice.get("finish_reason") or finish
+                if until is not None and until(text):
+                    break
                 if watch_call:
                     lead = text.lstrip()
                     if lead.startswith(CALL_OPEN):
@@ -142,7 +146,8 @@ class LocalRuntime:
             relevant = {k for k, v in route["scores"].items() if v >= ROUTE_THRESHOLD} | {name}
             tools = [t for t in tools if t.get("function", t)["name"] in relevant]
         grammar = self._grammar(tools, name) if self.grammar else None
-        text, finish, count, _ = self._generate(prompt + prefix, stops, grammar=grammar)
+        text, finish, count, _ = self._generate(prompt + prefix, stops, grammar=grammar,
+                                                until=lambda t: _repeats_a_call(prefix + t))
         return prefix + text, finish, count
 
     # --- a turn -------------------------------------------------------------------------------------
@@ -168,7 +173,7 @@ class LocalRuntime:
                 return self._reply(text, toolcall.parse_calls(text), finish, prompt, count, t0, route)
             prompt = prompt + text[: text.index(CALL_OPEN)]
         text, finish, count = self._call(prompt, stops, tools, chosen, route)
-        calls = toolcall.parse_calls(text)
+        calls = toolcall.unique(toolcall.parse_calls(text))
         reply = self._reply(text, calls, finish, prompt, count, t0, route)
         if not calls:
             reply.malformed = text
@@ -197,6 +202,14 @@ class LocalRuntime:
 
     def close(self) -> None:
         self.llm.close() if hasattr(self.llm, "close") else None
+
+
+def _repeats_a_call(text: str) -> bool:
+    """A small model that has made its call often makes it again, and again: stop at the first echo."""
+    if not text.endswith(toolcall.CALL_CLOSE):
+        return False
+    calls = toolcall.parse_calls(text)
+    return len(calls) > 1 and any(toolcall.echoes(calls[-1], c) for c in calls[:-1])
 
 
 def _fresh(messages: list[dict[str, Any]]) -> bool:

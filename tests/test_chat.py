@@ -1,0 +1,150 @@
+"""`edgeagent chat` and `eval tools` with the real SmolLM2-135M: one-shot, REPL on a pty, MCP, endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, cli, cli_json, one_line_error
+
+pytestmark = pytest.mark.slow
+BFCL = REPO.parent / "shared" / "bfcl"
+MCP_SERVER = f"{sys.executable} {Path(__file__).parent / 'mcp_server.py'}"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.chdir(ws)
+    return ws
+
+
+def test_calculator_answers_17_times_23(smollm2: Path, workspace: Path) -> None:
+    doc = cli_json("chat", str(smollm2), "--prompt", "What is 17*23?", "--expect-tool", "calculator")
+    assert [c["name"] for c in doc["tool_calls"]] == ["calculator"]
+    assert doc["tool_calls"][0]["result"].endswith("= 391") and doc["tool_calls"][0]["approved"] == "auto"
+    assert "391" in doc["answer"]
+    assert doc["timings"]["agent_s"] < doc["timings"]["total_s"] and doc["usage"]["completion_tokens"] > 0
+    assert [m["role"] for m in doc["messages"]][:3] == ["user", "assistant", "tool"]
+
+
+def test_time_question_calls_the_time_tool_and_stdin_works(smollm2: Path, workspace: Path) -> None:
+    done = cli("chat", str(smollm2), "--json", "--expect-tool", "current_time", input="What time is it right now?")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert "current_time" in {c["name"] for c in doc["tool_calls"]}
+
+
+def test_expect_tool_exits_7_when_the_tool_is_not_called(smollm2: Path, workspace: Path) -> None:
+    done = cli("chat", str(smollm2), "--prompt", "What is the capital of France?", "--expect-tool", "calculator", "--json")
+    assert done.returncode == 7
+    doc = json.loads(done.stdout)
+    assert doc["error"]["code"] == 7 and doc["tool_calls"] == [] and doc["answer"]
+
+
+def test_write_outside_the_workspace_is_refused_even_when_allowed(smollm2: Path, workspace: Path, tmp_path: Path) -> None:
+    target = tmp_path / "outside.txt"
+    done = cli("chat", str(smollm2), "--prompt", f"Write the word hello to the file {target}", "--tool-choice",
+               "write_file", "--allow-tool", "write_file", "--max-steps", "1", "--json")  # fmt: skip
+    doc = json.loads(done.stdout)
+    write = doc["tool_calls"][0]
+    assert write["name"] == "write_file" and write["approved"] == "flag"
+    assert write["error"] and "workspace" in write["error"]
+    assert not target.exists() and list(workspace.iterdir()) == []
+
+
+def test_write_inside_without_a_terminal_needs_the_flag(smollm2: Path, workspace: Path) -> None:
+    done = cli("chat", str(smollm2), "--prompt", "Write the word hello to notes.txt", "--tool-choice", "write_file")
+    assert done.returncode == 1
+    assert "--allow-tool write_file" in one_line_error(done).split("\n")[-1] or "--allow-tool write_file" in done.stderr
+    assert list(workspace.iterdir()) == []
+    log = [json.loads(x) for x in (Path(os.environ["EDGEAGENT_HOME"]) / "logs" / "audit.jsonl").read_text().splitlines()]
+    assert log[-1]["tool"] == "write_file" and log[-1]["approved"] == "denied"
+
+
+def test_mcp_server_tools_are_offered_and_called(smollm2: Path, workspace: Path) -> None:
+    doc = cli_json("chat", str(smollm2), "--no-builtins", "--mcp", MCP_SERVER, "--tool-choice", "word_count",
+                   "--max-steps", "1", "--prompt", "How many words are in: the quick brown fox", code=1)  # fmt: skip
+    first = doc.get("tool_calls") or []
+    assert first and first[0]["name"] == "word_count" and first[0]["result"].endswith("words")
+
+
+def test_bad_chat_input_is_one_line(smollm2: Path, workspace: Path) -> None:
+    done = cli("chat", str(smollm2), "--prompt", "hi", "--tool-choice", "teleport")
+    assert done.returncode == 2 and "teleport" in one_line_error(done)
+    done = cli("chat", str(smollm2), "--prompt", "hi", "--mcp", "/nonexistent/server")
+    assert done.returncode == 1 and "MCP server" in one_line_error(done)
+    done = cli("chat", str(smollm2), "--prompt", "hi", "--tools", "missing.py")
+    assert done.returncode == 3 and "missing.py" in one_line_error(done)
+
+
+def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, workspace: Path) -> None:
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "edgeagent_cli", "chat", str(smollm2), "--mcp", MCP_SERVER],
+                          env={**os.environ, "TERM": "dumb"}, encoding="utf-8", timeout=120)  # fmt: skip
+    try:
+        child.expect(">>> ")
+        child.sendline("/tools")
+        child.expect("word_count")
+        child.expect(">>> ")
+        child.sendline("What is 17*23?")
+        child.expect("-> calculator")
+        child.expect("391")
+        child.expect(">>> ")
+        child.sendline("Tell me a very long story about a dragon and a knight.")
+        child.expect(r"\w+ \w+ \w+")  # the answer is streaming
+        child.sendintr()
+        child.expect(r"\[cancelled\]")
+        child.expect(">>> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert (Path(os.environ["EDGEAGENT_HOME"]) / "chat_history").exists()
+
+
+def test_eval_tools_scores_bfcl_and_gates(smollm2: Path, workspace: Path) -> None:
+    q, a = BFCL / "BFCL_v4_simple_python.json", BFCL / "possible_answer" / "BFCL_v4_simple_python.json"
+    doc = cli_json("eval", "tools", str(smollm2), "-q", str(q), "-a", str(a), "--limit", "8")
+    assert doc["entries"] == 8 if isinstance(doc["entries"], int) else len(doc["entries"]) == 8
+    assert doc["well_formed"] == 1.0
+    assert 0.5 <= doc["accuracy"] <= 1.0 and doc["by_category"]["simple_python"]["entries"] == 8
+    first = doc["entries"][0]
+    assert first["id"] == "simple_python_0" and first["calls"][0]["name"] == "calculate_triangle_area"
+    gated = cli("eval", "tools", str(smollm2), "-q", str(q), "-a", str(a), "--limit", "8", "--min-accuracy", "0.99")
+    assert gated.returncode == 7 and "below --min-accuracy" in gated.stderr
+
+
+def test_eval_irrelevance_needs_no_answers(smollm2: Path, workspace: Path) -> None:
+    doc = cli_json("eval", "tools", str(smollm2), "-q", str(BFCL / "BFCL_v4_irrelevance.json"), "--limit", "3")
+    assert set(doc["by_category"]) == {"irrelevance"}
+    missing = cli("eval", "tools", str(smollm2), "-q", str(BFCL / "BFCL_v4_multiple.json"), "--limit", "1")
+    assert missing.returncode == 2 and "--answers" in one_line_error(missing)
+
+
+@pytest.fixture
+def served(smollm2: Path) -> Iterator[dict]:
+    cli_json("models", "import", str(smollm2), "--name", "smol")
+    doc = cli_json("serve", "start", "smol", timeout=180)
+    try:
+        yield doc
+    finally:
+        cli("serve", "stop")
+
+
+def test_endpoint_chat_and_fallback_record_which_model_answered(smollm2: Path, served: dict, workspace: Path) -> None:
+    doc = cli_json("chat", "--endpoint", served["base_url"], "--prompt", "Say hello.", "--no-builtins")
+    assert doc["answer"] and doc["model"].endswith(served["base_url"].rstrip("/"))
+    # The small model gets 2 tokens, so its forced call cannot finish: the turn goes to the endpoint.
+    doc = cli_json("chat", str(smollm2), "--prompt", "What is 2+2?", "--tool-choice", "calculator", "--max-tokens", "2",
+                   "--fallback-endpoint", served["base_url"], "--max-steps", "1", code=1)  # fmt: skip
+    models = [m.get("model") for m in doc["messages"] if m["role"] == "assistant"]
+    assert models and all("@" in m for m in models)
