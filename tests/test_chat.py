@@ -62,7 +62,8 @@ def test_write_outside_the_workspace_is_refused_even_when_allowed(smollm2: Path,
 def test_write_inside_without_a_terminal_needs_the_flag(smollm2: Path, workspace: Path) -> None:
     done = cli("chat", str(smollm2), "--prompt", "Write the word hello to notes.txt", "--tool-choice", "write_file")
     assert done.returncode == 1
-    assert "--allow-tool write_file" in one_line_error(done).split("\n")[-1] or "--allow-tool write_file" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: tool write_file") and "--allow-tool write_file" in last and "Traceback" not in done.stderr
     assert list(workspace.iterdir()) == []
     log = [json.loads(x) for x in (Path(os.environ["EDGEAGENT_HOME"]) / "logs" / "audit.jsonl").read_text().splitlines()]
     assert log[-1]["tool"] == "write_file" and log[-1]["approved"] == "denied"

@@ -204,7 +204,11 @@ def _one_shot(out: Output, session: Session, question: str, expect_tool: str | N
     def on_event(kind: str, data: dict[str, Any]) -> None:
         out.info(_event_line(kind, data))
 
-    outcome = agent.ask(question, on_text if streamed else None, on_event)
+    try:
+        outcome = agent.ask(question, on_text if streamed else None, on_event)
+    except EdgeError as e:  # a refused approval: the transcript so far still belongs in the document
+        e.data = {**transcript(session, agent.current), **(e.data or {})}
+        raise
     if streamed and outcome.answer:
         sys.stdout.write("\n")
     doc = transcript(session, outcome)

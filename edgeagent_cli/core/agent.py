@@ -56,6 +56,7 @@ class Agent:
         self.tool_choice = tool_choice
         self.system = system
         self.messages: list[dict[str, Any]] = []
+        self.current = Outcome()  # the question in progress, for a transcript when a run is cut short
         self.reset()
 
     def reset(self) -> None:
@@ -63,7 +64,7 @@ class Agent:
 
     def ask(self, question: str, on_text: OnText | None = None, on_event: OnEvent | None = None) -> Outcome:
         t0 = time.perf_counter()
-        out = Outcome()
+        out = self.current = Outcome()
         emit = on_event or (lambda kind, data: None)
         self.messages.append({"role": "user", "content": question})
         schemas = self.toolbox.schemas()

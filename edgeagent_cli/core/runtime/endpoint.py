@@ -46,11 +46,23 @@ class EndpointRuntime:
             body["tools"] = tools
             body["tool_choice"] = _wire_choice(tool_choice, tools)
         t0 = time.perf_counter()
+        if tools and tool_choice not in {"auto", "none"}:
+            on_text = None  # a call is expected: prose from a server that ignored tool_choice is not the answer
         try:
-            return self._stream(body, on_text, t0)
+            reply = self._stream(body, on_text, t0)
         except _ChoiceRejected:
             body.pop("tool_choice", None)
-            return self._stream(body, on_text, t0)
+            reply = self._stream(body, on_text, t0)
+        if tools and tool_choice not in {"auto", "none"} and not reply.calls:
+            # tool_choice was silently ignored: ask again with the call's JSON schema as response_format
+            body.pop("tool_choice", None)
+            body["response_format"] = {"type": "json_object", "schema": call_schema(tools, tool_choice)}
+            ignored = reply
+            reply = self._stream(body, None, t0)
+            reply.prompt_tokens += ignored.prompt_tokens
+            reply.completion_tokens += ignored.completion_tokens
+            reply.route = {"tool_choice_ignored": True}
+        return reply
 
     def _stream(self, body: dict[str, Any], on_text: OnText | None, t0: float) -> Reply:
         import httpx
@@ -108,6 +120,17 @@ class EndpointRuntime:
 
 class _ChoiceRejected(Exception):
     pass
+
+
+def call_schema(tools: list[dict[str, Any]], choice: str) -> dict[str, Any]:
+    """A JSON schema whose instances are calls: {"name": ..., "arguments": {...}}."""
+    options = []
+    for t in tools:
+        fn = t.get("function", t)
+        if choice in {"required", fn["name"]}:
+            options.append({"type": "object", "required": ["name", "arguments"], "properties": {
+                "name": {"const": fn["name"]}, "arguments": fn.get("parameters") or {"type": "object"}}})  # fmt: skip
+    return options[0] if len(options) == 1 else {"anyOf": options}
 
 
 def _wire_choice(choice: str, tools: list[dict[str, Any]]) -> Any:

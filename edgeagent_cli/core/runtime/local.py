@@ -50,7 +50,7 @@ class LocalRuntime:
         self._bos = self.llm.detokenize([bos_id], special=True).decode(errors="ignore") if bos_id >= 0 else ""
         self._formatter: Any = None
         self._router: Any = None
-        self._grammars: dict[tuple[str, str | None], Any] = {}
+        self._grammars: dict[tuple[str, str | None, bool], Any] = {}
 
     # --- prompt ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
@@ -124,12 +124,13 @@ class LocalRuntime:
             on_text(held)
         return text, finish, count, False
 
-    def _grammar(self, tools: list[dict[str, Any]], first: str | None) -> Any:
+    def _grammar(self, tools: list[dict[str, Any]], first: str | None, tight: bool = False) -> Any:
         import llama_cpp
 
-        key = (json.dumps(tools, sort_keys=True), first)
+        key = (json.dumps(tools, sort_keys=True), first, tight)
         if key not in self._grammars:
-            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(toolcall.call_grammar(tools, first), verbose=False)
+            text = toolcall.call_grammar(tools, first, **(toolcall.TIGHT if tight else {}))
+            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[key]
 
     def _call(self, prompt: str, stops: list[str], tools: list[dict[str, Any]], name: str | None,
@@ -147,7 +148,11 @@ class LocalRuntime:
             tools = [t for t in tools if t.get("function", t)["name"] in relevant]
         grammar = self._grammar(tools, name) if self.grammar else None
         text, finish, count, _ = self._generate(prompt + prefix, stops, grammar=grammar,
-                                                until=lambda t: _repeats_a_call(prefix + t))
+                                                until=lambda t: _repeats_a_call(prefix + t))  # fmt: skip
+        if self.grammar and finish == "length" and not toolcall.parse_calls(prefix + text):
+            grammar = self._grammar(tools, name, tight=True)
+            text, finish, more, _ = self._generate(prompt + prefix, stops, grammar=grammar)
+            count += more
         return prefix + text, finish, count
 
     # --- a turn -------------------------------------------------------------------------------------
