@@ -49,14 +49,14 @@ def test_expect_tool_exits_7_when_the_tool_is_not_called(smollm2: Path, workspac
 
 
 def test_write_outside_the_workspace_is_refused_even_when_allowed(smollm2: Path, workspace: Path, tmp_path: Path) -> None:
-    target = tmp_path / "outside.txt"
-    done = cli("chat", str(smollm2), "--prompt", f"Write the word hello to the file {target}", "--tool-choice",
-               "write_file", "--allow-tool", "write_file", "--max-steps", "1", "--json")  # fmt: skip
+    done = cli("chat", str(smollm2), "--prompt", "Save the text hello in the file ../../etc/edgeagent-test.txt",
+               "--tool-choice", "write_file", "--allow-tool", "write_file", "--max-steps", "1", "--json")  # fmt: skip
     doc = json.loads(done.stdout)
     write = doc["tool_calls"][0]
     assert write["name"] == "write_file" and write["approved"] == "flag"
-    assert write["error"] and "workspace" in write["error"]
-    assert not target.exists() and list(workspace.iterdir()) == []
+    assert write["arguments"]["path"].startswith("..")
+    assert write["error"] and "out of the workspace" in write["error"]
+    assert list(workspace.iterdir()) == [] and not any(tmp_path.rglob("edgeagent-test.txt"))
 
 
 def test_write_inside_without_a_terminal_needs_the_flag(smollm2: Path, workspace: Path) -> None:
@@ -145,7 +145,9 @@ def test_endpoint_chat_and_fallback_record_which_model_answered(smollm2: Path, s
     doc = cli_json("chat", "--endpoint", served["base_url"], "--prompt", "Say hello.", "--no-builtins")
     assert doc["answer"] and doc["model"].endswith(served["base_url"].rstrip("/"))
     # The small model gets 2 tokens, so its forced call cannot finish: the turn goes to the endpoint.
-    doc = cli_json("chat", str(smollm2), "--prompt", "What is 2+2?", "--tool-choice", "calculator", "--max-tokens", "2",
-                   "--fallback-endpoint", served["base_url"], "--max-steps", "1", code=1)  # fmt: skip
+    done = cli("chat", str(smollm2), "--prompt", "What is 2+2?", "--tool-choice", "calculator", "--max-tokens", "2",
+               "--fallback-endpoint", served["base_url"], "--max-steps", "2", "--json")  # fmt: skip
+    assert "falling back to smol@" in done.stderr
+    doc = json.loads(done.stdout)
     models = [m.get("model") for m in doc["messages"] if m["role"] == "assistant"]
-    assert models and all("@" in m for m in models)
+    assert models and models[0].startswith("smol@")

@@ -121,7 +121,10 @@ def call_grammar(tools: list[dict[str, Any]], first: str | None = None, max_call
 
 
 def _bound_strings(grammar: str, max_string: int) -> str:
-    return re.sub(r'"\\"" char\* "\\"" space', f'"\\"" char{{0,{max_string}}} "\\"" space', grammar)
+    """Bound strings, and keep raw control characters out of them as JSON requires: a newline inside a
+    value is how a small model carries `}}\n</tool_call>` into a string that never closes."""
+    grammar = re.sub(r'"\\"" char\* "\\"" space', f'"\\"" char{{0,{max_string}}} "\\"" space', grammar)
+    return grammar.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x00-\\x1F]')
 
 
 def _gbnf_escape(text: str) -> str:

@@ -50,7 +50,8 @@ class LocalRuntime:
         self._bos = self.llm.detokenize([bos_id], special=True).decode(errors="ignore") if bos_id >= 0 else ""
         self._formatter: Any = None
         self._router: Any = None
-        self._grammars: dict[tuple[str, str | None, bool], Any] = {}
+        self._grammars: dict[tuple[str, str | None, bool], str] = {}
+        self._decoder: Any = None
 
     # --- prompt ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
@@ -124,13 +125,10 @@ class LocalRuntime:
             on_text(held)
         return text, finish, count, False
 
-    def _grammar(self, tools: list[dict[str, Any]], first: str | None, tight: bool = False) -> Any:
-        import llama_cpp
-
+    def _grammar(self, tools: list[dict[str, Any]], first: str | None, tight: bool = False) -> str:
         key = (json.dumps(tools, sort_keys=True), first, tight)
         if key not in self._grammars:
-            text = toolcall.call_grammar(tools, first, **(toolcall.TIGHT if tight else {}))
-            self._grammars[key] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+            self._grammars[key] = toolcall.call_grammar(tools, first, **(toolcall.TIGHT if tight else {}))
         return self._grammars[key]
 
     def _call(self, prompt: str, stops: list[str], tools: list[dict[str, Any]], name: str | None,
@@ -146,12 +144,20 @@ class LocalRuntime:
 
             relevant = {k for k, v in route["scores"].items() if v >= ROUTE_THRESHOLD} | {name}
             tools = [t for t in tools if t.get("function", t)["name"] in relevant]
-        grammar = self._grammar(tools, name) if self.grammar else None
-        text, finish, count, _ = self._generate(prompt + prefix, stops, grammar=grammar,
-                                                until=lambda t: _repeats_a_call(prefix + t))  # fmt: skip
-        if self.grammar and finish == "length" and not toolcall.parse_calls(prefix + text):
-            grammar = self._grammar(tools, name, tight=True)
-            text, finish, more, _ = self._generate(prompt + prefix, stops, grammar=grammar)
+        elif route and route.get("forced") and name:
+            tools = [t for t in tools if t.get("function", t)["name"] == name]
+        until = lambda t: _repeats_a_call(prefix + t)  # noqa: E731
+        if not self.grammar:
+            text, finish, count, _ = self._generate(prompt + prefix, stops, until=until)
+            return prefix + text, finish, count
+        if self._decoder is None:
+            from edgeagent_cli.core.runtime.constrained import ConstrainedDecoder
+
+            self._decoder = ConstrainedDecoder(self.llm)
+        text, finish, count = self._decoder.generate(prompt + prefix, self._grammar(tools, name), self.max_tokens, until)
+        if finish == "length" and not toolcall.parse_calls(prefix + text):
+            text, finish, more = self._decoder.generate(prompt + prefix, self._grammar(tools, name, tight=True),
+                                                        self.max_tokens)  # fmt: skip
             count += more
         return prefix + text, finish, count
 
