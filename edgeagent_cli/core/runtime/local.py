@@ -172,7 +172,7 @@ class LocalRuntime:
             text, finish, count, _ = self._generate(prompt, stops, on_text=on_text, penalty=_fresh(messages))
             return self._reply(text, [], finish, prompt, count, t0)
         if self.native_tools:
-            prompt, stops = self._render(messages, tools)
+            prompt, stops = self._render(_native(messages), tools)
             chosen = None
         else:
             prompt, stops = self._render(self._ours(messages, tools), None)
@@ -213,6 +213,18 @@ class LocalRuntime:
 
     def close(self) -> None:
         self.llm.close() if hasattr(self.llm, "close") else None
+
+
+def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages for a template with a tool section: HF templates expect call arguments as a mapping."""
+    out = []
+    for m in messages:
+        m = {k: v for k, v in m.items() if k != "model"}
+        if m.get("tool_calls"):
+            m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"] or "{}")}}
+                               for c in m["tool_calls"]]  # fmt: skip
+        out.append(m)
+    return out
 
 
 def _repeats_a_call(text: str) -> bool:
