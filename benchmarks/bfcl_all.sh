@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$1
-dir=${2:-../shared/bfcl}
+dir=${2:-tests/data/bfcl}
 run() {  # category, extra flags...
   local cat=$1; shift
   local answers=()

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO, cli, cli_json, one_line_error
 
 pytestmark = pytest.mark.slow
-BFCL = REPO.parent / "shared" / "bfcl"
+BFCL = REPO / "tests" / "data" / "bfcl"
 MCP_SERVER = f"{sys.executable} {Path(__file__).parent / 'mcp_server.py'}"
 
 

@@ -10,7 +10,7 @@ import pytest
 from edgeagent_cli.core import bfcl, toolcall
 from edgeagent_cli.core.toolcall import check_arguments, coerce, parse_calls
 
-SHARED_BFCL = Path(__file__).resolve().parent.parent.parent / "shared" / "bfcl"
+SHARED_BFCL = Path(__file__).resolve().parent / "data" / "bfcl"
 
 
 @pytest.mark.parametrize(("text", "name", "args"), [
