@@ -30,10 +30,10 @@ _edgeagent() {
   case "$path" in
     "") words="bench chat detect eval models profiles pull serve --version --help" ;;
     "bench") words="--threads -t --n-prompt -p --n-gen -n --reps -r --gpu-layers -ngl --latency --no-latency --endpoint --api-key --concurrency --requests --max-tokens --baseline --max-regression --history --csv --md --json --help" ;;
-    "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --ctx -c --threads -t --gpu-layers -ngl --json --help" ;;
+    "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --ctx -c --threads -t --gpu-layers -ngl --json --help" ;;
     "detect") words="--json --help" ;;
     "eval") words="tools --help" ;;
-    "eval tools") words="--questions -q --answers -a --limit -n --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --ctx -c --threads -t --json --help" ;;
+    "eval tools") words="--questions -q --answers -a --limit -n --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --ctx -c --threads -t --json --help" ;;
     "models") words="export-lock import ls rm show verify --help" ;;
     "models export-lock") words="--json --help" ;;
     "models import") words="--name --link --json --help" ;;

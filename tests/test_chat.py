@@ -151,3 +151,29 @@ def test_endpoint_chat_and_fallback_record_which_model_answered(smollm2: Path, s
     doc = json.loads(done.stdout)
     models = [m.get("model") for m in doc["messages"] if m["role"] == "assistant"]
     assert models and models[0].startswith("smol@")
+
+
+def test_a_template_with_a_tool_section_gets_the_tools_natively(smollm2: Path, workspace: Path) -> None:
+    """A Qwen2.5-style template (tests/data): tools and earlier calls go through it, not our prompt."""
+    from edgeagent_cli.core.runtime.local import LocalRuntime, _native
+    from edgeagent_cli.core.tools import Toolbox
+    from edgeagent_cli.core.tools.builtin import builtin_tools
+
+    template = (Path(__file__).parent / "data" / "qwen2.5_tools.jinja").read_text()
+    rt = LocalRuntime(smollm2, n_ctx=2048, chat_template=template)
+    assert rt.native_tools
+    tools = Toolbox(builtin_tools(workspace)).schemas()
+    history = [{"role": "user", "content": "What is 17*23?"},
+               {"role": "assistant", "content": None, "model": "x", "tool_calls": [
+                   {"id": "call_0", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "17*23"}'}}]},
+               {"role": "tool", "tool_call_id": "call_0", "name": "calculator", "content": "17*23 = 391"}]  # fmt: skip
+    prompt, _ = rt._render(_native(history), tools)
+    assert "# Tools" in prompt and '"name": "write_file"' in prompt
+    assert '"arguments": {"expression": "17*23"}}' in prompt  # a mapping, not a JSON string in a string
+    assert "<tool_response>\n17*23 = 391" in prompt
+    forced = rt.turn(history[:1], tools, "calculator")  # tool_choice is honoured on the native path too
+    assert [c.name for c in forced.calls] == ["calculator"] and forced.calls[0].arguments.get("expression")
+    answer = rt.turn(history, tools)
+    assert answer.content or answer.calls
+    done = cli("chat", str(smollm2), "--chat-template", "missing.jinja", "--prompt", "hi")
+    assert done.returncode == 3 and "missing.jinja" in one_line_error(done)

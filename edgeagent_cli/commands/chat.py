@@ -13,6 +13,9 @@ from edgeagent_cli.errors import EdgeError, ExitCode
 from edgeagent_cli.options import ApiKeyOpt, CtxOpt, EndpointOpt, GpuLayersOpt, JsonOpt, OptionalModelArg, ThreadsOpt
 from edgeagent_cli.output import Output, stdin_is_terminal
 
+ChatTemplateOpt = Annotated[
+    Path | None, typer.Option("--chat-template", help="Jinja chat template file to use instead of the model's.")
+]
 ToolChoiceOpt = Annotated[
     str, typer.Option("--tool-choice", help="auto, required, none, or a tool name to force on the first step.")
 ]
@@ -37,6 +40,7 @@ def chat(
     grammar: Annotated[bool, typer.Option("--grammar/--no-grammar", help="Constrain tool calls with a grammar (in-process).")] = True,
     router: Annotated[bool, typer.Option("--router/--no-router", help="Choose the tool by scoring (small models without a tool template).")] = True,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Tokens per model turn.")] = 512,
+    chat_template: ChatTemplateOpt = None,
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     gpu_layers: GpuLayersOpt = None,
@@ -65,7 +69,8 @@ def chat(
         raise EdgeError("--json needs a prompt", "pass --prompt TEXT or pipe the prompt on stdin", ExitCode.USAGE)
     session = open_session(out, model, endpoint, api_key, tools_file or [], mcp or [], builtins, allow_tool or [],
                            workspace, tool_choice, max_steps, fallback_endpoint, fallback_model, system, grammar,
-                           router, max_tokens, ctx, threads, gpu_layers, ask=not json_ and stdin_is_terminal())  # fmt: skip
+                           router, max_tokens, ctx, threads, gpu_layers, chat_template,
+                           ask=not json_ and stdin_is_terminal())  # fmt: skip
     try:
         if interactive:
             from edgeagent_cli.commands.repl import repl
@@ -97,7 +102,7 @@ def open_session(out: Output, model: str | None, endpoint: str | None, api_key: 
                  mcp: list[str], builtins: bool, allow: list[str], workspace: Path | None, tool_choice: str,
                  max_steps: int, fallback_endpoint: str | None, fallback_model: str | None, system: str | None,
                  grammar: bool, router: bool, max_tokens: int, ctx: int | None, threads: int | None,
-                 gpu_layers: int | None, ask: bool) -> Session:  # fmt: skip
+                 gpu_layers: int | None, chat_template: Path | None, ask: bool) -> Session:  # fmt: skip
     from edgeagent_cli.core.agent import Agent
     from edgeagent_cli.core.tools.policy import Approver
 
@@ -108,7 +113,8 @@ def open_session(out: Output, model: str | None, endpoint: str | None, api_key: 
             raise EdgeError(f"--tool-choice {tool_choice!r} is not auto, required, none or a tool",
                             f"tools: {', '.join(names) or 'none'}", ExitCode.USAGE)  # fmt: skip
         t0 = time.perf_counter()
-        runtime = _runtime(out, model, endpoint, api_key, grammar, router, max_tokens, ctx, threads, gpu_layers)
+        runtime = _runtime(out, model, endpoint, api_key, grammar, router, max_tokens, ctx, threads, gpu_layers,
+                           chat_template)  # fmt: skip
         fallback = None
         if fallback_endpoint:
             from edgeagent_cli.core.runtime.endpoint import EndpointRuntime
@@ -158,11 +164,17 @@ def _toolbox(builtins: bool, files: list[Path], mcp: list[str], workspace: Path)
 
 
 def _runtime(out: Output, model: str | None, endpoint: str | None, api_key: str | None, grammar: bool, router: bool,
-             max_tokens: int, ctx: int | None, threads: int | None, gpu_layers: int | None) -> Any:  # fmt: skip
+             max_tokens: int, ctx: int | None, threads: int | None, gpu_layers: int | None,
+             chat_template: Path | None = None) -> Any:  # fmt: skip
     if endpoint:
         from edgeagent_cli.core.runtime.endpoint import EndpointRuntime
 
         return EndpointRuntime(endpoint, api_key, model, max_tokens=max_tokens)
+    template = None
+    if chat_template is not None:
+        if not chat_template.is_file():
+            raise EdgeError(f"no such chat template: {chat_template}", code=ExitCode.NOT_FOUND)
+        template = chat_template.read_text(encoding="utf-8")
     from edgeagent_cli.core import survey
     from edgeagent_cli.core.runtime.local import LocalRuntime
     from edgeagent_cli.core.store import Store, resolve_model
@@ -178,7 +190,8 @@ def _runtime(out: Output, model: str | None, endpoint: str | None, api_key: str 
     name = rec.name if rec else path.name
     out.info(f"loading {name}")
     return LocalRuntime(path, n_ctx=ctx or min(int(rec_hw.get("context") or 4096), 8192), threads=threads or rec_hw["threads"],
-                        gpu_layers=layers, grammar=grammar, router=router, max_tokens=max_tokens, name=name)  # fmt: skip
+                        gpu_layers=layers, grammar=grammar, router=router, max_tokens=max_tokens, name=name,
+                        chat_template=template)  # fmt: skip
 
 
 def _ask_terminal(tool: Any, arguments: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from edgeagent_cli.commands.chat import ChatTemplateOpt
 from edgeagent_cli.errors import EdgeError, ExitCode
 from edgeagent_cli.options import ApiKeyOpt, CtxOpt, EndpointOpt, JsonOpt, OptionalModelArg, ThreadsOpt
 from edgeagent_cli.output import Output
@@ -27,6 +28,7 @@ def tools(
     endpoint: EndpointOpt = None,
     api_key: ApiKeyOpt = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Tokens per answer.")] = 256,
+    chat_template: ChatTemplateOpt = None,
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     json_: JsonOpt = False,
@@ -41,7 +43,7 @@ def tools(
 
       edgeagent eval tools -q Q.json -a A.json --endpoint http://127.0.0.1:8080 --min-accuracy 0.3
     """
-    from edgeagent_cli.commands.chat import _runtime
+    from edgeagent_cli.commands.chat import _runtime  # one way to open a runtime, shared with chat
     from edgeagent_cli.core import bfcl
 
     out = Output(json_)
@@ -55,7 +57,7 @@ def tools(
     if needs_truth:
         raise EdgeError(f"no possible answer for {needs_truth[0]} ({len(needs_truth)} entries)",
                         "pass the matching --answers file", ExitCode.USAGE)  # fmt: skip
-    runtime = _runtime(out, model, endpoint, api_key, grammar, router, max_tokens, ctx, threads, None)
+    runtime = _runtime(out, model, endpoint, api_key, grammar, router, max_tokens, ctx, threads, None, chat_template)
     rows: list[dict[str, Any]] = []
     try:
         for n, entry in enumerate(entries, 1):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+# How a reply that is a call (in any model's format) begins: such text is held back, not streamed.
+CALL_STARTS = (CALL_OPEN, "<|tool_call|>", "<start_function_call>", "{", "[", "```")
 # Bounds that keep a constrained call finite: a small model inside an unbounded string can ramble
 # until max_tokens and leave a call that never closes.
 MAX_STRING = 300

@@ -93,8 +93,8 @@ class ConstrainedDecoder:
     def _pick(self, smpl: Any, logits: Any, text: bytes) -> int:
         import numpy as np
 
-        top = np.argpartition(-logits, TOP_K)[:TOP_K]
-        top = [int(t) for t in top[np.argsort(-logits[top])]]
+        best = np.argpartition(-logits, TOP_K)[:TOP_K]
+        top = [int(t) for t in best[np.argsort(-logits[best])]]
         ok = self._accepted(smpl, top, logits)
         if ok[0] and self._quote and _forgot_quote(text, self._pieces[top[0]]):
             if self._accepted(smpl, [self._quote], logits)[0]:

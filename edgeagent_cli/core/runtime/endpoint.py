@@ -15,10 +15,9 @@ from typing import Any
 
 from edgeagent_cli.core.endpoint_bench import base_v1, model_id
 from edgeagent_cli.core.runtime import OnText, Reply
-from edgeagent_cli.core.toolcall import ToolCall, parse_calls
+from edgeagent_cli.core.toolcall import CALL_STARTS, ToolCall, parse_calls
 from edgeagent_cli.errors import EdgeError, ExitCode
 
-_CALL_STARTS = ("<tool_call>", "<|tool_call|>", "<start_function_call>", "{", "[", "```")
 _WIRE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
 
 
@@ -96,7 +95,7 @@ class EndpointRuntime:
                             continue
                         text += piece
                         lead = text.lstrip()
-                        if held and lead and not any(lead.startswith(s) or s.startswith(lead) for s in _CALL_STARTS):
+                        if held and lead and not any(lead.startswith(s) or s.startswith(lead) for s in CALL_STARTS):
                             held = False
                             piece = text
                         if not held and on_text:

@@ -29,7 +29,7 @@ REPEAT_PENALTY = 1.1
 class LocalRuntime:
     def __init__(self, path: Path, *, n_ctx: int = 4096, threads: int | None = None, gpu_layers: int = 0,
                  grammar: bool = True, router: bool = True, max_tokens: int = 512, temperature: float = 0.0,
-                 seed: int = 0, name: str | None = None) -> None:  # fmt: skip
+                 seed: int = 0, name: str | None = None, chat_template: str | None = None) -> None:  # fmt: skip
         import llama_cpp
 
         from edgeagent_cli.core.bench import _quiet_logs
@@ -43,7 +43,7 @@ class LocalRuntime:
         self.max_tokens = max_tokens
         self.temperature = temperature
         meta = self.llm.metadata
-        self.template = meta.get("tokenizer.chat_template") or ""
+        self.template = chat_template or meta.get("tokenizer.chat_template") or ""
         self.native_tools = "tools" in self.template
         self._eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
         bos_id = self.llm.token_bos()
@@ -113,15 +113,15 @@ class LocalRuntime:
                     lead = text.lstrip()
                     if lead.startswith(CALL_OPEN):
                         return text, "tool_calls", count, True
-                    if CALL_OPEN.startswith(lead):
-                        held += piece
+                    if any(s.startswith(lead) or lead.startswith(s) for s in toolcall.CALL_STARTS):
+                        held += piece  # maybe a call in another format (JSON, <|tool_call|>): parsed at the end
                         continue
                 if on_text:
                     on_text(held + piece)
                 held = ""
         finally:
             stream.close()
-        if held and on_text:
+        if held and on_text and not toolcall.parse_calls(text):
             on_text(held)
         return text, finish, count, False
 
@@ -173,7 +173,9 @@ class LocalRuntime:
             return self._reply(text, [], finish, prompt, count, t0)
         if self.native_tools:
             prompt, stops = self._render(_native(messages), tools)
-            chosen = None
+            names = [t.get("function", t)["name"] for t in tools]
+            chosen = tool_choice if tool_choice in names else None
+            route = {"chosen": chosen, "forced": True} if chosen or tool_choice == "required" else None
         else:
             prompt, stops = self._render(self._ours(messages, tools), None)
             chosen, route = self._decide(messages, tools, tool_choice)
