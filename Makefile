@@ -6,11 +6,13 @@ setup:  ## create .venv with edgeagent and a llama-cpp-python build that works o
 demo:  ## the main job on the default model: detect, pull, bench, chat
 	scripts/demo.sh
 
-test: setup  ## the whole test suite (slow tests included)
+test: setup  ## lint, type check, then the whole test suite (slow tests included)
+	.venv/bin/ruff check edgeagent_cli tests benchmarks
+	.venv/bin/mypy edgeagent_cli
 	.venv/bin/python -m pytest -q
 
 lint:
-	.venv/bin/ruff check edgeagent_cli tests
+	.venv/bin/ruff check edgeagent_cli tests benchmarks
 	.venv/bin/mypy edgeagent_cli
 
 completions:  ## regenerate completions/ from the app
