@@ -95,11 +95,17 @@ def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, work
         child.sendline("/tools")
         child.expect("word_count")
         child.expect(">>> ")
-        child.sendline("What is 17*23?")
+        child.sendline('"""What is')  # multi-line input
+        child.expect(r"\.\.\. ")
+        child.sendline('17*23?"""')
         child.expect("-> calculator")
         child.expect("391")
         child.expect(">>> ")
+        child.sendline(f"/save {workspace / 'chat.json'}")
+        child.expect("saved")
+        child.expect(">>> ")
         child.sendline("Tell me a very long story about a dragon and a knight.")
+        child.expect("knight.\r\n")  # the echo of the question; the answer comes after it
         child.expect(r"\w+ \w+ \w+")  # the answer is streaming
         child.sendintr()
         child.expect(r"\[cancelled\]")
@@ -110,6 +116,9 @@ def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, work
         child.close()
     assert child.exitstatus == 0
     assert (Path(os.environ["EDGEAGENT_HOME"]) / "chat_history").exists()
+    saved = json.loads((workspace / "chat.json").read_text())
+    assert saved["messages"][0] == {"role": "user", "content": "What is\n17*23?"}
+    assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "tool", "assistant"]  # the cancelled story is gone
 
 
 def test_eval_tools_scores_bfcl_and_gates(smollm2: Path, workspace: Path) -> None:
