@@ -85,9 +85,8 @@ def _in_process(out: Output, models: list[str] | None, threads: str | None, n_pr
         latest = store.latest()
         targets = [(Path(latest.path), latest)]
     machine = survey.survey()
-    rec_layers = machine["recommendation"]["gpu_layers"]
     thread_list = _ints(threads, "--threads") if threads else [machine["recommendation"]["threads"]]
-    ngl = gpu_layers if gpu_layers is not None else (99 if rec_layers == -1 else rec_layers)  # -1 in a profile: every layer
+    ngl = survey.gpu_layers(machine["recommendation"], gpu_layers)
     results: list[dict[str, Any]] = []
     latencies: dict[str, Any] = {}
     memory: dict[str, Any] = {}

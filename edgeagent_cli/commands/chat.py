@@ -113,8 +113,10 @@ def open_session(out: Output, model: str | None, endpoint: str | None, api_key: 
             raise EdgeError(f"--tool-choice {tool_choice!r} is not auto, required, none or a tool",
                             f"tools: {', '.join(names) or 'none'}", ExitCode.USAGE)  # fmt: skip
         t0 = time.perf_counter()
-        runtime = _runtime(out, model, endpoint, api_key, grammar, router, max_tokens, ctx, threads, gpu_layers,
-                           chat_template)  # fmt: skip
+        from edgeagent_cli.core.runtime import open_runtime
+
+        runtime = open_runtime(model, endpoint, api_key, grammar=grammar, router=router, max_tokens=max_tokens, ctx=ctx,
+                               threads=threads, gpu_layers=gpu_layers, chat_template=chat_template, on_info=out.info)  # fmt: skip
         fallback = None
         if fallback_endpoint:
             from edgeagent_cli.core.runtime.endpoint import EndpointRuntime
@@ -161,37 +163,6 @@ def _toolbox(builtins: bool, files: list[Path], mcp: list[str], workspace: Path)
         box.close()
         raise
     return box
-
-
-def _runtime(out: Output, model: str | None, endpoint: str | None, api_key: str | None, grammar: bool, router: bool,
-             max_tokens: int, ctx: int | None, threads: int | None, gpu_layers: int | None,
-             chat_template: Path | None = None) -> Any:  # fmt: skip
-    if endpoint:
-        from edgeagent_cli.core.runtime.endpoint import EndpointRuntime
-
-        return EndpointRuntime(endpoint, api_key, model, max_tokens=max_tokens)
-    template = None
-    if chat_template is not None:
-        if not chat_template.is_file():
-            raise EdgeError(f"no such chat template: {chat_template}", code=ExitCode.NOT_FOUND)
-        template = chat_template.read_text(encoding="utf-8")
-    from edgeagent_cli.core import survey
-    from edgeagent_cli.core.runtime.local import LocalRuntime
-    from edgeagent_cli.core.store import Store, resolve_model
-
-    store = Store()
-    if model:
-        path, rec = resolve_model(model, store)
-    else:
-        rec = store.latest()
-        path = Path(rec.path)
-    rec_hw = survey.survey()["recommendation"]
-    layers = gpu_layers if gpu_layers is not None else (99 if rec_hw["gpu_layers"] == -1 else rec_hw["gpu_layers"])
-    name = rec.name if rec else path.name
-    out.info(f"loading {name}")
-    return LocalRuntime(path, n_ctx=ctx or min(int(rec_hw.get("context") or 4096), 8192), threads=threads or rec_hw["threads"],
-                        gpu_layers=layers, grammar=grammar, router=router, max_tokens=max_tokens, name=name,
-                        chat_template=template)  # fmt: skip
 
 
 def _ask_terminal(tool: Any, arguments: dict[str, Any]) -> bool:

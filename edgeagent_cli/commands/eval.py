@@ -43,8 +43,8 @@ def tools(
 
       edgeagent eval tools -q Q.json -a A.json --endpoint http://127.0.0.1:8080 --min-accuracy 0.3
     """
-    from edgeagent_cli.commands.chat import _runtime  # one way to open a runtime, shared with chat
     from edgeagent_cli.core import bfcl
+    from edgeagent_cli.core.runtime import open_runtime
 
     out = Output(json_)
     if tool_choice not in {"auto", "required"}:
@@ -57,7 +57,8 @@ def tools(
     if needs_truth:
         raise EdgeError(f"no possible answer for {needs_truth[0]} ({len(needs_truth)} entries)",
                         "pass the matching --answers file", ExitCode.USAGE)  # fmt: skip
-    runtime = _runtime(out, model, endpoint, api_key, grammar, router, max_tokens, ctx, threads, None, chat_template)
+    runtime = open_runtime(model, endpoint, api_key, grammar=grammar, router=router, max_tokens=max_tokens, ctx=ctx,
+                           threads=threads, chat_template=chat_template, on_info=out.info)  # fmt: skip
     rows: list[dict[str, Any]] = []
     try:
         for n, entry in enumerate(entries, 1):

@@ -35,7 +35,7 @@ class Test:
 _LOG_SINK: Any = None
 
 
-def _quiet_logs() -> Any:
+def quiet_logs() -> Any:
     """Silence llama.cpp's load logs. The callback lives for the whole process: llama.cpp keeps the
     pointer, and a collected callback would crash the next model load."""
     global _LOG_SINK
@@ -60,7 +60,7 @@ class LowLevelModel:
         import llama_cpp as L
 
         self.L = L
-        self._log_sink = _quiet_logs()
+        self._log_sink = quiet_logs()
         L.llama_backend_init()
         mparams = L.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers

@@ -42,6 +42,14 @@ def recommend(cpu: dict[str, Any], memory: dict[str, Any], gpus: list[dict[str, 
     }
 
 
+def gpu_layers(recommendation: dict[str, Any], override: int | None = None) -> int:
+    """Layers to offload: the flag, else the recommendation, where -1 (a profile's "every layer") is 99."""
+    if override is not None:
+        return override
+    layers = int(recommendation["gpu_layers"])
+    return 99 if layers == -1 else layers
+
+
 def survey() -> dict[str, Any]:
     cpu = hardware.detect_cpu()
     memory = hardware.detect_memory()

@@ -32,9 +32,9 @@ class LocalRuntime:
                  seed: int = 0, name: str | None = None, chat_template: str | None = None) -> None:  # fmt: skip
         import llama_cpp
 
-        from edgeagent_cli.core.bench import _quiet_logs
+        from edgeagent_cli.core.bench import quiet_logs
 
-        _quiet_logs()
+        quiet_logs()
         self.llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_gpu_layers=gpu_layers,
                                    seed=seed, verbose=False)  # fmt: skip
         self.name = name or path.name
