@@ -53,6 +53,8 @@ def run(app: Any, argv: list[str]) -> int:
     json_mode = "--json" in argv
     try:
         rv = app(args=argv, prog_name="edgeagent", standalone_mode=False)
+        if rv == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a returned 130, without a word
+            sys.stderr.write("interrupted\n")
         return rv if isinstance(rv, int) else 0
     except EdgeError as e:
         return report(e, json_mode)

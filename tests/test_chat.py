@@ -186,3 +186,20 @@ def test_a_template_with_a_tool_section_gets_the_tools_natively(smollm2: Path, w
     assert answer.content or answer.calls
     done = cli("chat", str(smollm2), "--chat-template", "missing.jinja", "--prompt", "hi")
     assert done.returncode == 3 and "missing.jinja" in one_line_error(done)
+
+
+def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, workspace: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "edgeagent_cli", "chat", str(smollm2), "--no-builtins", "--max-tokens",
+                             "2000", "-p", "Tell me a long story about dragons, at least 2000 words"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.stdout is not None and not proc.stdout.read(1):
+        pass  # wait until the answer streams
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
