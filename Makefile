@@ -16,4 +16,4 @@ lint:
 	.venv/bin/mypy edgeagent_cli
 
 completions:  ## regenerate completions/ from the app
-	.venv/bin/python -m edgeagent_cli.completion completions
+	.venv/bin/python -m edgeagent_cli.cli.completion completions

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgeagent_cli.core.agent import Agent  # noqa: E402
-from edgeagent_cli.core.runtime import Reply  # noqa: E402
-from edgeagent_cli.core.toolcall import ToolCall  # noqa: E402
-from edgeagent_cli.core.tools import Toolbox  # noqa: E402
-from edgeagent_cli.core.tools.builtin import builtin_tools  # noqa: E402
+from edgeagent_cli.core.agent.loop import Agent  # noqa: E402
+from edgeagent_cli.core.agent.runtime import Reply  # noqa: E402
+from edgeagent_cli.core.agent.toolcall import ToolCall  # noqa: E402
+from edgeagent_cli.core.agent.tools import Toolbox  # noqa: E402
+from edgeagent_cli.core.agent.tools.builtin import builtin_tools  # noqa: E402
 
 QUESTIONS = ["What is 17*23?", "What time is it right now?", "What is the capital of France?",
              "Compute 2 to the power of 10", "How much RAM does this machine have?"]  # fmt: skip
@@ -52,9 +52,9 @@ def per_turn_ms(outcomes: list) -> list[float]:  # type: ignore[type-arg]
 
 
 def overhead_real(model: Path, workspace: Path) -> dict:
-    from edgeagent_cli.core.runtime.local import LocalRuntime
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime
 
-    runtime = LocalRuntime(model, threads=os.cpu_count())
+    runtime = LocalRuntime(model, {"n_threads": os.cpu_count()})
     outcomes = []
     for q in QUESTIONS:
         agent = Agent(runtime, Toolbox(builtin_tools(workspace)))

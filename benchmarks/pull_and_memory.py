@@ -21,7 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgeagent_cli.core import fit, gguf, memprobe  # noqa: E402
+from edgeagent_cli.core.bench import memory as memprobe  # noqa: E402
+from edgeagent_cli.core.models import (
+    fit,  # noqa: E402
+    gguf,  # noqa: E402
+)
 from tests.hubserver import HubServer, RemoteFile, gguf_header  # noqa: E402
 
 

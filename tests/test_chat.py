@@ -164,12 +164,12 @@ def test_endpoint_chat_and_fallback_record_which_model_answered(smollm2: Path, s
 
 def test_a_template_with_a_tool_section_gets_the_tools_natively(smollm2: Path, workspace: Path) -> None:
     """A Qwen2.5-style template (tests/data): tools and earlier calls go through it, not our prompt."""
-    from edgeagent_cli.core.runtime.local import LocalRuntime, _native
-    from edgeagent_cli.core.tools import Toolbox
-    from edgeagent_cli.core.tools.builtin import builtin_tools
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime, _native
+    from edgeagent_cli.core.agent.tools import Toolbox
+    from edgeagent_cli.core.agent.tools.builtin import builtin_tools
 
     template = (Path(__file__).parent / "data" / "qwen2.5_tools.jinja").read_text()
-    rt = LocalRuntime(smollm2, n_ctx=2048, chat_template=template)
+    rt = LocalRuntime(smollm2, {"n_ctx": 2048}, chat_template=template)
     assert rt.native_tools
     tools = Toolbox(builtin_tools(workspace)).schemas()
     history = [{"role": "user", "content": "What is 17*23?"},

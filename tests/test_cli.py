@@ -42,7 +42,7 @@ def test_unknown_option_with_json_still_prints_one_document() -> None:
 
 
 def test_every_command_has_json_flag() -> None:
-    from edgeagent_cli.completion import _nodes, tree
+    from edgeagent_cli.cli.completion import _nodes, tree
 
     leaves = [n for n in _nodes(tree()) if not n.children and n.path]
     missing = [" ".join(n.path) for n in leaves if "--json" not in [o[0] for o in n.options]]

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from edgeagent_cli.completion import SHELLS, generate
+from edgeagent_cli.cli.completion import SHELLS, generate
 from tests.conftest import REPO
 
 

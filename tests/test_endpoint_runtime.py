@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeagent_cli.core.agent import Agent
-from edgeagent_cli.core.runtime.endpoint import EndpointRuntime, call_schema
-from edgeagent_cli.core.tools import Toolbox
-from edgeagent_cli.core.tools.builtin import builtin_tools
-from edgeagent_cli.errors import EdgeError, ExitCode
+from edgeagent_cli.core.agent.loop import Agent
+from edgeagent_cli.core.agent.runtime.endpoint import EndpointRuntime, call_schema
+from edgeagent_cli.core.agent.tools import Toolbox
+from edgeagent_cli.core.agent.tools.builtin import builtin_tools
+from edgeagent_cli.core.errors import EdgeError, ExitCode
 from tests.openai_stub import OpenAIStub
 
 CALL = {"name": "calculator", "arguments": {"expression": "17*23"}}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeagent_cli.core import gguf
+from edgeagent_cli.core.models import gguf
 
 
 def _header_bytes(path: Path, n: int = 4096) -> bytes:

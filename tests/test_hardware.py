@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from edgeagent_cli.core import hardware, llama_build
+from edgeagent_cli.core.hardware import llama_build
+from edgeagent_cli.core.hardware import probe as hardware
 from tests.conftest import DATA
 
 AMX_BUILD_INFO = ("CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX_VNNI = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "

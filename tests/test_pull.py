@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeagent_cli.core import fit
+from edgeagent_cli.core.models import fit
 from tests.conftest import SMOLLM2_SHA256, SMOLLM2_SIZE, cli, cli_json, one_line_error
 from tests.hubserver import HubServer, RemoteFile, gguf_header
 

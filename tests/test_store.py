@@ -5,7 +5,7 @@ import multiprocessing
 import shutil
 from pathlib import Path
 
-from edgeagent_cli.core.store import Store
+from edgeagent_cli.core.models.store import Store
 from tests.conftest import SMOLLM2_SHA256, cli, cli_json, one_line_error
 
 

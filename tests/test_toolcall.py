@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeagent_cli.core import bfcl, toolcall
-from edgeagent_cli.core.toolcall import check_arguments, coerce, parse_calls
+from edgeagent_cli.core.agent import eval as bfcl
+from edgeagent_cli.core.agent import toolcall
+from edgeagent_cli.core.agent.toolcall import check_arguments, coerce, parse_calls
 
 SHARED_BFCL = Path(__file__).resolve().parent / "data" / "bfcl"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from edgeagent_cli.core.tools import WRITE, Toolbox, ToolError
-from edgeagent_cli.core.tools.builtin import Workspace, builtin_tools, calculator
-from edgeagent_cli.core.tools.calc import calculate
-from edgeagent_cli.core.tools.policy import AUTO, FLAG, USER, Approver, Declined, audit, audit_path
-from edgeagent_cli.core.tools.pyfile import load_tools
-from edgeagent_cli.errors import EdgeError
+from edgeagent_cli.core.agent.tools import WRITE, Toolbox, ToolError
+from edgeagent_cli.core.agent.tools.builtin import Workspace, builtin_tools, calculator
+from edgeagent_cli.core.agent.tools.calc import calculate
+from edgeagent_cli.core.agent.tools.policy import AUTO, FLAG, USER, Approver, Declined, audit, audit_path
+from edgeagent_cli.core.agent.tools.pyfile import load_tools
+from edgeagent_cli.core.errors import EdgeError
 
 
 @pytest.mark.parametrize(("expr", "value"), [("17*23", 391), ("2^10", 1024), ("(1+2)*3/4", 2.25), ("sqrt(16)", 4),

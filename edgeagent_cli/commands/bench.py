@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from edgeagent_cli.errors import EdgeError, ExitCode
-from edgeagent_cli.options import ApiKeyOpt, EndpointOpt, GpuLayersOpt, JsonOpt
-from edgeagent_cli.output import Output, human_bytes
+from edgeagent_cli.cli.options import ApiKeyOpt, EndpointOpt, GpuLayersOpt, JsonOpt, ProfileOpt, VerboseOpt
+from edgeagent_cli.cli.output import Output, human_bytes
+from edgeagent_cli.core.bench.results import BenchHistory, BenchResult
+from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 
-IntList = Annotated[str, typer.Option(help="Comma-separated list.")]
+ModelsArg = Annotated[
+    list[str] | None, typer.Argument(help="Stored model names or .gguf paths (default: most recently pulled).")
+]
+ThreadListOpt = Annotated[
+    str | None, typer.Option("--threads", "-t", help="Thread counts, e.g. 1,2 (default: the settings' threads).")
+]
+PromptsOpt = Annotated[str, typer.Option("--n-prompt", "-p", help="Prompt lengths for pp tests.")]
+GensOpt = Annotated[str, typer.Option("--n-gen", "-n", help="Generation lengths for tg tests.")]
+RepsOpt = Annotated[int, typer.Option("--reps", "-r", min=1, help="Repetitions (one warm-up run is extra).")]
+LatencyOpt = Annotated[bool, typer.Option("--latency/--no-latency", help="Also time a real chat request (TTFT, E2E).")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Endpoint mode: parallel requests.")]
+RequestsOpt = Annotated[int, typer.Option("--requests", min=1, help="Endpoint mode: requests in all.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Endpoint mode: tokens per answer.")]
+BaselineOpt = Annotated[Path | None, typer.Option("--baseline", help="A bench --json file to compare against.")]
+RegressionOpt = Annotated[float, typer.Option("--max-regression", help="Percent a figure may get worse.")]
+HistoryOpt = Annotated[bool, typer.Option("--history", help="Show the trend of earlier runs and exit.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
+MdOpt = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -25,23 +43,25 @@ def _ints(text: str, flag: str) -> list[int]:
 
 
 def bench(
-    models: Annotated[list[str] | None, typer.Argument(help="Stored model names or .gguf paths (default: most recently pulled).")] = None,
-    threads: Annotated[str | None, typer.Option("--threads", "-t", help="Thread counts, e.g. 1,2 (default: physical cores).")] = None,
-    n_prompt: Annotated[str, typer.Option("--n-prompt", "-p", help="Prompt lengths for pp tests.")] = "512",
-    n_gen: Annotated[str, typer.Option("--n-gen", "-n", help="Generation lengths for tg tests.")] = "128",
-    reps: Annotated[int, typer.Option("--reps", "-r", min=1, help="Repetitions (one warm-up run is extra).")] = 5,
+    models: ModelsArg = None,
+    threads: ThreadListOpt = None,
+    n_prompt: PromptsOpt = "512",
+    n_gen: GensOpt = "128",
+    reps: RepsOpt = 5,
     gpu_layers: GpuLayersOpt = None,
-    latency: Annotated[bool, typer.Option("--latency/--no-latency", help="Also time a real chat request (TTFT, E2E).")] = True,
+    latency: LatencyOpt = True,
     endpoint: EndpointOpt = None,
     api_key: ApiKeyOpt = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Endpoint mode: parallel requests.")] = 1,
-    requests: Annotated[int, typer.Option("--requests", min=1, help="Endpoint mode: requests in all.")] = 16,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Endpoint mode: tokens per answer.")] = 64,
-    baseline: Annotated[Path | None, typer.Option("--baseline", help="A bench --json file to compare against.")] = None,
-    max_regression: Annotated[float, typer.Option("--max-regression", help="Percent a figure may get worse.")] = 10.0,
-    history: Annotated[bool, typer.Option("--history", help="Show the trend of earlier runs and exit.")] = False,
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    md: Annotated[bool, typer.Option("--md", help="Print a Markdown table.")] = False,
+    concurrency: ConcurrencyOpt = 1,
+    requests: RequestsOpt = 16,
+    max_tokens: MaxTokensOpt = 64,
+    baseline: BaselineOpt = None,
+    max_regression: RegressionOpt = 10.0,
+    history: HistoryOpt = False,
+    csv: CsvOpt = False,
+    md: MdOpt = False,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Measure pp/tg tokens/s as llama-bench does, TTFT and E2E latency, load time and peak memory.
@@ -56,162 +76,80 @@ def bench(
 
       edgeagent bench --endpoint http://127.0.0.1:8080/v1 --concurrency 4 --requests 32
     """
+    from edgeagent_cli.core.bench import run
+
     out = Output(json_)
+    fmt = "csv" if csv else "md" if md else None
     if history:
-        return _show_history(out)
+        from edgeagent_cli.core.bench.results import read_history
+
+        runs = read_history()
+        out.emit(runs, lambda o: _render_history(o, runs))
+        return
     if endpoint:
-        from edgeagent_cli.core.endpoint_bench import run as run_endpoint
-
-        doc = run_endpoint(endpoint, api_key, models[0] if models else None, concurrency, requests, max_tokens)
-        _finish(out, doc, baseline, max_regression, csv, md)
-        return
-    _in_process(out, models, threads, n_prompt, n_gen, reps, gpu_layers, latency, baseline, max_regression, csv, md)
-
-
-def _in_process(out: Output, models: list[str] | None, threads: str | None, n_prompt: str, n_gen: str, reps: int,
-                gpu_layers: int | None, latency: bool, baseline: Path | None, max_regression: float,
-                csv: bool, md: bool) -> None:  # fmt: skip
-    import resource
-    import sys
-
-    from edgeagent_cli.core import bench as core
-    from edgeagent_cli.core import fit, survey
-    from edgeagent_cli.core.store import Store, resolve_model
-
-    store = Store()
-    if models:
-        targets = [resolve_model(m, store) for m in models]
+        result = run.run_endpoint(endpoint, api_key, models[0] if models else None, concurrency, requests, max_tokens)
     else:
-        latest = store.latest()
-        targets = [(Path(latest.path), latest)]
-    machine = survey.survey()
-    thread_list = _ints(threads, "--threads") if threads else [machine["recommendation"]["threads"]]
-    ngl = survey.gpu_layers(machine["recommendation"], gpu_layers)
-    results: list[dict[str, Any]] = []
-    latencies: dict[str, Any] = {}
-    memory: dict[str, Any] = {}
-    try:
-        for path, rec in targets:
-            name = rec.name if rec else path.name
-            out.info(f"benchmarking {name} ({human_bytes(path.stat().st_size)}), threads {thread_list}, {reps} reps")
-            rows, load_s = core.throughput(path, thread_list, _ints(n_prompt, "-p"), _ints(n_gen, "-n"), reps, ngl,
-                                           on_sample=lambda t, ns: out.info(f"  {t}: {ns / 1e6:.1f} ms"))  # fmt: skip
-            for r in rows:
-                r["model"] = name
-            results += rows
-            memory[name] = {"load_seconds": load_s}
-            if latency:
-                from edgeagent_cli.core.latency import chat_latency
+        from edgeagent_cli.cli.settings import settings
 
-                latencies[name] = chat_latency(path, thread_list[-1], ngl, reps=min(reps, 3))
-            if rec and not rec.memory:
-                _record_memory_truth(store, rec, path, thread_list[-1], fit, out)
-    except KeyboardInterrupt:
-        out.warn("interrupted: printing the figures measured so far")
-        doc = _doc(machine, results, latencies, memory)
-        out.document(doc, lambda o: _render(o, doc))
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    for m in memory.values():
-        m["peak_rss_bytes"] = peak
-    doc = _doc(machine, results, latencies, memory)
-    _finish(out, doc, baseline, max_regression, csv, md)
-
-
-def _record_memory_truth(store: Any, rec: Any, path: Path, threads: int, fit: Any, out: Output) -> None:
-    """The first load of a stored model: measured peak RSS beside the estimate (models show reports both)."""
-    from edgeagent_cli.core import memprobe
-
-    ctx = 2048
-    arch = {"n_layers": rec.metadata.get("n_layers"), "n_heads": rec.metadata.get("n_heads"),
-            "n_kv_heads": rec.metadata.get("n_kv_heads"), "head_dim": rec.metadata.get("head_dim"),
-            "hidden_size": rec.metadata.get("embedding_length"), "vocab_size": rec.metadata.get("vocab_size")}  # fmt: skip
-    if None in (arch["n_layers"], arch["n_kv_heads"], arch["head_dim"]):
-        return
-    try:
-        measured = memprobe.measure(path, ctx, threads)
-    except Exception as e:  # memory truth is a bonus: never fail a bench over it
-        out.warn(f"could not measure peak memory: {e}")
-        return
-    est = fit.estimate(rec.size_bytes, arch, ctx)["total_bytes"]
-    entry = {"context": ctx, "estimated_bytes": est, "peak_rss_bytes": measured["peak_rss_bytes"],
-             "error_pct": (est - measured["peak_rss_bytes"]) / measured["peak_rss_bytes"] * 100}  # fmt: skip
-    store.update(rec.name, lambda r: r.memory.append(entry))
-
-
-def _doc(machine: dict[str, Any], results: list[dict[str, Any]], latencies: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
-    from edgeagent_cli.core import benchio
-
-    b = machine["llama_cpp"]
-    return {
-        "hardware": benchio.fingerprint(machine),
-        "build": {"llama_cpp_python": b.get("version"), "system_info": b.get("system_info"), "gpu_offload": b.get("gpu_offload")},
-        "results": results,
-        "latency": latencies,
-        "memory": memory,
-    }
-
-
-def _finish(out: Output, doc: dict[str, Any], baseline: Path | None, max_regression: float, csv: bool, md: bool) -> None:
-    import sys
-
-    from edgeagent_cli.core import benchio
-
-    benchio.append_history(doc)
-    failed = benchio.regressions(doc["results"], benchio.load_baseline(baseline), max_regression) if baseline else []
-    doc["regressions"] = failed
-    if csv and not out.json_mode:
-        sys.stdout.write(benchio.to_csv(doc["results"]))
-    elif md and not out.json_mode:
-        sys.stdout.write(benchio.to_markdown(doc["results"]))
-    else:
-        out.document(doc, lambda o: _render(o, doc))
-    if failed:
-        if out.json_mode:  # the document above already names the regressions
-            sys.stderr.write(f"error: regression over {max_regression}%: {'; '.join(failed)}\n")
-            raise typer.Exit(int(ExitCode.GATE))
-        raise EdgeError(f"regression over {max_regression}%: {'; '.join(failed)}", code=ExitCode.GATE)
-    if doc.get("errors_all_failed"):
-        raise typer.Exit(int(ExitCode.UNREACHABLE))
+        resolved = settings(out, verbose, profile, gpu_layers=gpu_layers)
+        thread_list = _ints(threads, "--threads") if threads else [int(resolved["threads"])]
+        plan = run.Plan(thread_list, _ints(n_prompt, "-p"), _ints(n_gen, "-n"), reps, latency)
+        try:
+            result = run.run_local(models, plan, resolved, out.info)
+        except Interrupted as stop:
+            partial = stop.partial
+            assert isinstance(partial, BenchResult)
+            out.warn(stop.note)
+            out.emit(partial, lambda o: _render(o, partial), fmt)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    run.gate(result, baseline, max_regression)
+    failure = run.gate_error(result, max_regression)
+    if failure is not None and out.json_mode:
+        failure.data = result  # one document: the figures and the error
+        raise failure
+    out.emit(result, lambda o: _render(o, result), fmt)
+    if failure is not None:
+        raise failure
 
 
 def _bar(value: float, top: float, width: int = 24) -> str:
     return "█" * max(1, round(width * value / top)) if top else ""
 
 
-def _render(out: Output, doc: dict[str, Any]) -> None:
-    results = doc["results"]
-    if results:
-        top = max(r["avg_ts"] for r in results)
-        out.table(["model", "test", "threads", "t/s", ""],
-                  [(r["model"], r["test"], r["n_threads"], f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}",
-                    _bar(r["avg_ts"], top)) for r in results])  # fmt: skip
-    for name, lat in (doc.get("latency") or {}).items():
+def _render(out: Output, result: BenchResult) -> None:
+    if result.results:
+        top = max(r["avg_ts"] for r in result.results)
+        rows = [
+            (r["model"], r["test"], r["n_threads"], f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}", _bar(r["avg_ts"], top))
+            for r in result.results
+        ]
+        out.table(["model", "test", "threads", "t/s", ""], rows)
+    for name, lat in result.latency.items():
         out.line(f"{name}: TTFT {lat['ttft_ms']['mean']:.1f} ms, E2E {lat['e2e_ms']['mean']:.1f} ms "
                  f"({lat['output_tokens']} tokens)")  # fmt: skip
-    for name, mem in (doc.get("memory") or {}).items():
+    for name, mem in result.memory.items():
         if "load_seconds" in mem:
             out.line(f"{name}: load {mem['load_seconds']:.2f} s, peak RSS {human_bytes(mem.get('peak_rss_bytes'))}")
-    served = doc.get("served")
+    served = result.served
     if served:
-        rows = [(k, *(f"{served[k][s]:.1f}" for s in ("mean", "p50", "p90", "p99"))) for k in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")]
-        out.table(["ms", "mean", "p50", "p90", "p99"], rows, title=f"{doc['endpoint']} x{served['concurrency']}")
+        figures = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+        served_rows = [[k, *(f"{served[k][s]:.1f}" for s in ("mean", "p50", "p90", "p99"))] for k in figures]
+        out.table(["ms", "mean", "p50", "p90", "p99"], served_rows, title=f"{result.endpoint} x{served['concurrency']}")
         out.line(f"{served['request_throughput']:.2f} req/s, {served['output_throughput']:.1f} tok/s, "
                  f"{served['errors']} errors of {served['requests']}")  # fmt: skip
-    for r in doc.get("regressions") or []:
+    for r in result.regressions:
         out.line(f"REGRESSION {r}")
 
 
-def _show_history(out: Output) -> None:
-    from edgeagent_cli.core import benchio
+def _render_history(out: Output, history: BenchHistory) -> None:
+    import datetime
 
-    runs = benchio.read_history()
     rows = []
-    for run in runs:
-        import datetime
-
+    for run in history.runs:
         when = datetime.datetime.fromtimestamp(run["time"]).strftime("%Y-%m-%d %H:%M")
         for r in run.get("results", []):
             rows.append((when, r.get("model"), r["test"], r["n_threads"], f"{r['avg_ts']:.2f}"))
-    out.document({"runs": runs}, lambda o: o.table(["when", "model", "test", "threads", "t/s"], rows) if rows
-                 else o.line("no bench runs recorded yet"))  # fmt: skip
+    if rows:
+        out.table(["when", "model", "test", "threads", "t/s"], rows)
+    else:
+        out.line("no bench runs recorded yet")

@@ -3,47 +3,78 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from edgeagent_cli.errors import EdgeError, ExitCode
-from edgeagent_cli.options import ApiKeyOpt, CtxOpt, EndpointOpt, GpuLayersOpt, JsonOpt, OptionalModelArg, ThreadsOpt
-from edgeagent_cli.output import Output, stdin_is_terminal
+from edgeagent_cli.cli.options import (
+    ApiKeyOpt,
+    ChatTemplateOpt,
+    CtxOpt,
+    EndpointOpt,
+    GpuLayersOpt,
+    GrammarOpt,
+    JsonOpt,
+    OptionalModelArg,
+    ProfileOpt,
+    RouterOpt,
+    ThreadsOpt,
+    VerboseOpt,
+)
+from edgeagent_cli.cli.output import Output, stdin_is_terminal
+from edgeagent_cli.core.errors import EdgeError, ExitCode
 
-ChatTemplateOpt = Annotated[
-    Path | None, typer.Option("--chat-template", help="Jinja chat template file to use instead of the model's.")
+PromptOpt = Annotated[
+    str | None, typer.Option("--prompt", "-p", help="One-shot: ask this and exit (else stdin, else the REPL).")
+]
+ToolsOpt = Annotated[list[Path] | None, typer.Option("--tools", help="Python file whose typed functions become tools.")]
+McpOpt = Annotated[list[str] | None, typer.Option("--mcp", help='MCP server over stdio, e.g. --mcp "python server.py".')]
+BuiltinsOpt = Annotated[bool, typer.Option("--builtins/--no-builtins", help="Offer the built-in tools.")]
+AllowOpt = Annotated[
+    list[str] | None, typer.Option("--allow-tool", help="Approve a tool that writes or reaches out (or 'all').")
+]
+WorkspaceOpt = Annotated[
+    Path | None, typer.Option("--workspace", help="Directory the file tools are confined to (default: current).")
 ]
 ToolChoiceOpt = Annotated[
     str, typer.Option("--tool-choice", help="auto, required, none, or a tool name to force on the first step.")
 ]
+ExpectToolOpt = Annotated[str | None, typer.Option("--expect-tool", help="Exit 7 unless this tool was called.")]
+MaxStepsOpt = Annotated[int, typer.Option("--max-steps", min=1, help="Model turns per question.")]
+FallbackOpt = Annotated[
+    str | None, typer.Option("--fallback-endpoint", help="Larger model for turns the small one fails.")
+]
+FallbackModelOpt = Annotated[str | None, typer.Option("--fallback-model", help="Model id at the fallback endpoint.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Tokens per model turn.")]
 
 
 def chat(
     model: OptionalModelArg = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="One-shot: ask this and exit (else stdin, else the REPL).")] = None,
+    prompt: PromptOpt = None,
     endpoint: EndpointOpt = None,
     api_key: ApiKeyOpt = None,
-    tools_file: Annotated[list[Path] | None, typer.Option("--tools", help="Python file whose typed functions become tools.")] = None,
-    mcp: Annotated[list[str] | None, typer.Option("--mcp", help='MCP server over stdio, e.g. --mcp "python server.py".')] = None,
-    builtins: Annotated[bool, typer.Option("--builtins/--no-builtins", help="Offer the built-in tools.")] = True,
-    allow_tool: Annotated[list[str] | None, typer.Option("--allow-tool", help="Approve a tool that writes or reaches out (or 'all').")] = None,
-    workspace: Annotated[Path | None, typer.Option("--workspace", help="Directory the file tools are confined to (default: current).")] = None,
+    tools_file: ToolsOpt = None,
+    mcp: McpOpt = None,
+    builtins: BuiltinsOpt = True,
+    allow_tool: AllowOpt = None,
+    workspace: WorkspaceOpt = None,
     tool_choice: ToolChoiceOpt = "auto",
-    expect_tool: Annotated[str | None, typer.Option("--expect-tool", help="Exit 7 unless this tool was called.")] = None,
-    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Model turns per question.")] = 6,
-    fallback_endpoint: Annotated[str | None, typer.Option("--fallback-endpoint", help="Larger model for turns the small one fails.")] = None,
-    fallback_model: Annotated[str | None, typer.Option("--fallback-model", help="Model id at the fallback endpoint.")] = None,
-    system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
-    grammar: Annotated[bool, typer.Option("--grammar/--no-grammar", help="Constrain tool calls with a grammar (in-process).")] = True,
-    router: Annotated[bool, typer.Option("--router/--no-router", help="Choose the tool by scoring (small models without a tool template).")] = True,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Tokens per model turn.")] = 512,
+    expect_tool: ExpectToolOpt = None,
+    max_steps: MaxStepsOpt = 6,
+    fallback_endpoint: FallbackOpt = None,
+    fallback_model: FallbackModelOpt = None,
+    system: SystemOpt = None,
+    grammar: GrammarOpt = True,
+    router: RouterOpt = True,
+    max_tokens: MaxTokensOpt = 512,
     chat_template: ChatTemplateOpt = None,
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     gpu_layers: GpuLayersOpt = None,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Chat with a model that calls tools: calculator, time, workspace files, system info, yours, MCP.
@@ -58,111 +89,66 @@ def chat(
 
       edgeagent chat --mcp "python weather_server.py" --allow-tool write_file
     """
+    from edgeagent_cli.cli.settings import settings
+    from edgeagent_cli.core.agent.runtime.open import RuntimeConfig
+    from edgeagent_cli.core.agent.session import ChatConfig, open_session
+
     out = Output(json_)
-    question = prompt
-    if question is None and not stdin_is_terminal():
-        question = sys.stdin.read().strip()
-        if not question:
-            raise EdgeError("no prompt: stdin was empty", "pass --prompt TEXT", ExitCode.USAGE)
-    interactive = question is None
-    if interactive and json_:
-        raise EdgeError("--json needs a prompt", "pass --prompt TEXT or pipe the prompt on stdin", ExitCode.USAGE)
-    session = open_session(out, model, endpoint, api_key, tools_file or [], mcp or [], builtins, allow_tool or [],
-                           workspace, tool_choice, max_steps, fallback_endpoint, fallback_model, system, grammar,
-                           router, max_tokens, ctx, threads, gpu_layers, chat_template,
-                           ask=not json_ and stdin_is_terminal())  # fmt: skip
+    question = _question(prompt, json_)
+    cfg = ChatConfig(
+        runtime=RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template),
+        tools_files=tools_file or [],
+        mcp=mcp or [],
+        builtins=builtins,
+        allow=allow_tool or [],
+        workspace=workspace,
+        tool_choice=tool_choice,
+        max_steps=max_steps,
+        fallback_endpoint=fallback_endpoint,
+        fallback_model=fallback_model,
+        system=system,
+    )
+    resolved = settings(out, verbose, profile, context=ctx, threads=threads, gpu_layers=gpu_layers)
+    ask = _ask_terminal if not json_ and stdin_is_terminal() else None
+    session = open_session(cfg, resolved, ask, out.info)
     try:
-        if interactive:
-            from edgeagent_cli.commands.repl import repl
+        if question is None:
+            from edgeagent_cli.cli.repl import repl
 
             repl(session, out)
-            return
-        _one_shot(out, session, question or "", expect_tool)
+        else:
+            _one_shot(out, session, question, expect_tool)
     finally:
         session.close()
 
 
-class Session:
-    """What a chat holds: the agent, its runtimes and tools, and how long loading took."""
-
-    def __init__(self, agent: Any, runtime: Any, toolbox: Any, load_seconds: float) -> None:
-        self.agent = agent
-        self.runtime = runtime
-        self.toolbox = toolbox
-        self.load_seconds = load_seconds
-
-    def close(self) -> None:
-        self.toolbox.close()
-        for rt in (self.runtime, self.agent.fallback):
-            if rt is not None:
-                rt.close()
+def _question(prompt: str | None, json_: bool) -> str | None:
+    """--prompt, else stdin when it is not a terminal; None means the REPL."""
+    if prompt is None and not stdin_is_terminal():
+        prompt = sys.stdin.read().strip()
+        if not prompt:
+            raise EdgeError("no prompt: stdin was empty", "pass --prompt TEXT", ExitCode.USAGE)
+    if prompt is None and json_:
+        raise EdgeError("--json needs a prompt", "pass --prompt TEXT or pipe the prompt on stdin", ExitCode.USAGE)
+    return prompt
 
 
-def open_session(out: Output, model: str | None, endpoint: str | None, api_key: str | None, tools_files: list[Path],
-                 mcp: list[str], builtins: bool, allow: list[str], workspace: Path | None, tool_choice: str,
-                 max_steps: int, fallback_endpoint: str | None, fallback_model: str | None, system: str | None,
-                 grammar: bool, router: bool, max_tokens: int, ctx: int | None, threads: int | None,
-                 gpu_layers: int | None, chat_template: Path | None, ask: bool) -> Session:  # fmt: skip
-    from edgeagent_cli.core.agent import Agent
-    from edgeagent_cli.core.tools.policy import Approver
+def _one_shot(out: Output, session: Any, question: str, expect_tool: str | None) -> None:
+    from edgeagent_cli.core.agent.session import ask_once, event_text
 
-    toolbox = _toolbox(builtins, tools_files, mcp, workspace or Path.cwd())
+    shown: list[str] = []
+
+    def on_text(piece: str) -> None:
+        shown.append(piece)
+        out.stream(piece)
+
     try:
-        names = toolbox.names()
-        if tool_choice not in {"auto", "required", "none", *names}:
-            raise EdgeError(f"--tool-choice {tool_choice!r} is not auto, required, none or a tool",
-                            f"tools: {', '.join(names) or 'none'}", ExitCode.USAGE)  # fmt: skip
-        t0 = time.perf_counter()
-        from edgeagent_cli.core.runtime import open_runtime
-
-        runtime = open_runtime(model, endpoint, api_key, grammar=grammar, router=router, max_tokens=max_tokens, ctx=ctx,
-                               threads=threads, gpu_layers=gpu_layers, chat_template=chat_template, on_info=out.info)  # fmt: skip
-        fallback = None
-        if fallback_endpoint:
-            from edgeagent_cli.core.runtime.endpoint import EndpointRuntime
-
-            fallback = EndpointRuntime(fallback_endpoint, api_key, fallback_model, max_tokens=max_tokens)
-        load = time.perf_counter() - t0
-    except BaseException:
-        toolbox.close()
-        raise
-    approver = Approver(set(allow), _ask_terminal if ask else None)
-    agent = Agent(runtime, toolbox, approver, fallback=fallback, max_steps=max_steps, tool_choice=tool_choice,
-                  system=system)  # fmt: skip
-    return Session(agent, runtime, toolbox, load)
-
-
-def _toolbox(builtins: bool, files: list[Path], mcp: list[str], workspace: Path) -> Any:
-    from edgeagent_cli.core.tools import Toolbox
-
-    box = Toolbox()
-    try:
-        if builtins:
-            from edgeagent_cli.core.tools.builtin import builtin_tools
-
-            if not workspace.is_dir():
-                raise EdgeError(f"workspace {workspace} is not a directory", code=ExitCode.NOT_FOUND)
-            for t in builtin_tools(workspace):
-                box.add(t)
-        for f in files:
-            from edgeagent_cli.core.tools.pyfile import load_tools
-
-            for t in load_tools(f):
-                box.add(t)
-        for command in mcp:
-            from edgeagent_cli.core.tools import mcp_stdio
-
-            server, tools = mcp_stdio.connect(command)
-            box.on_close(server.close)
-            for t in tools:
-                box.add(t)
-    except ValueError as e:  # a name clash between sources
-        box.close()
-        raise EdgeError(str(e), "rename one of the tools", ExitCode.USAGE) from e
-    except BaseException:
-        box.close()
-        raise
-    return box
+        doc = ask_once(session, question, expect_tool, None if out.json_mode else on_text,
+                       lambda kind, data: out.info(event_text(kind, data)))  # fmt: skip
+    finally:
+        if shown:
+            out.stream("\n")
+    out.emit(doc)
 
 
 def _ask_terminal(tool: Any, arguments: dict[str, Any]) -> bool:
@@ -175,62 +161,3 @@ def _ask_terminal(tool: Any, arguments: dict[str, Any]) -> bool:
     except EOFError:
         return False
     return answer.strip().lower() in {"y", "yes"}
-
-
-def _one_shot(out: Output, session: Session, question: str, expect_tool: str | None) -> None:
-    agent = session.agent
-    streamed = not out.json_mode
-
-    def on_text(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
-    def on_event(kind: str, data: dict[str, Any]) -> None:
-        out.info(_event_line(kind, data))
-
-    try:
-        outcome = agent.ask(question, on_text if streamed else None, on_event)
-    except EdgeError as e:  # a refused approval: the transcript so far still belongs in the document
-        e.data = {**transcript(session, agent.current), **(e.data or {})}
-        raise
-    if streamed and outcome.answer:
-        sys.stdout.write("\n")
-    doc = transcript(session, outcome)
-    called = {c["name"] for c in outcome.calls}
-    if expect_tool and expect_tool not in called:
-        raise EdgeError(f"the model did not call {expect_tool} (called: {', '.join(sorted(called)) or 'nothing'})",
-                        code=ExitCode.GATE, data=doc)  # fmt: skip
-    if outcome.failed:
-        raise EdgeError(outcome.failed, "try --max-steps, --tool-choice, or a --fallback-endpoint", data=doc)
-    out.document(doc)
-
-
-def transcript(session: Session, outcome: Any) -> dict[str, Any]:
-    agent = session.agent
-    return {
-        "model": agent.runtime.name,
-        "messages": agent.messages,
-        "tool_calls": outcome.calls,
-        "answer": outcome.answer,
-        "failed": outcome.failed,
-        "usage": {"prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens},
-        "timings": {"load_s": round(session.load_seconds, 4), "total_s": round(outcome.total_seconds, 4),
-                    "model_s": round(outcome.model_seconds, 4), "tools_s": round(outcome.tool_seconds, 4),
-                    "agent_s": round(outcome.agent_seconds, 6), "steps": outcome.steps},
-    }  # fmt: skip
-
-
-def _event_line(kind: str, data: dict[str, Any]) -> str:
-    import json
-
-    if kind == "call":
-        return f"-> {data['name']} {json.dumps(data['arguments'], ensure_ascii=False)}"
-    if kind == "result":
-        body = data["result"] if data["error"] is None else f"error: {data['error']}"
-        body = (body or "").replace("\n", " ")
-        return f"<- {data['name']} [{data['approved']}] {body[:200]}"
-    if kind == "fallback":
-        return f"~ falling back to {data['model']}: {data['reason']}"
-    if kind == "retry":
-        return f"~ told the model: {data['reason']}"
-    return f"~ {kind}: {data}"

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from edgeagent_cli.options import JsonOpt
-from edgeagent_cli.output import Output
+from edgeagent_cli.cli.options import JsonOpt
+from edgeagent_cli.cli.output import Output
 
 app = typer.Typer(help="Device and deployment profiles (profiles/*.yaml).", no_args_is_help=True)
 
@@ -25,13 +25,9 @@ def ls(json_: JsonOpt = False) -> None:
     from edgeagent_cli.core import profiles
 
     out = Output(json_)
-    found = profiles.all_profiles()
-    doc = {"profiles": [{"name": p.name, "kind": p.kind, "path": str(p.path), "shipped": p.shipped,
-                         "description": p.get("description")} for p in found]}  # fmt: skip
-    out.document(doc, lambda o: o.table(
-        ["name", "kind", "origin", "description"],
-        [(p.name, p.kind, "shipped" if p.shipped else "user", p.get("description", "")) for p in found],
-    ))  # fmt: skip
+    listing = profiles.listing()
+    rows = [(p.name, p.kind, "shipped" if p.shipped else "user", p.description or "") for p in listing.profiles]
+    out.emit(listing, lambda o: o.table(["name", "kind", "origin", "description"], rows))
 
 
 @app.command("show")
@@ -50,6 +46,5 @@ def show(
     from edgeagent_cli.core import profiles
 
     out = Output(json_)
-    p = profiles.get(name)
-    doc = {"name": p.name, "kind": p.kind, "path": str(p.path), "profile": p.data}
-    out.document(doc, lambda o: o.pairs([(k, v) for k, v in p.data.items()], title=f"{p.name} ({p.path})"))
+    shown = profiles.show(name)
+    out.emit(shown, lambda o: o.pairs(list(shown.profile.items()), title=f"{shown.name} ({shown.path})"))

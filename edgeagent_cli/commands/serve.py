@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-import shlex
-import shutil
 from typing import Annotated
 
 import typer
 
-from edgeagent_cli.errors import EdgeError, ExitCode
-from edgeagent_cli.options import ApiKeyOpt, CtxOpt, GpuLayersOpt, JsonOpt, ModelArg, ThreadsOpt
-from edgeagent_cli.output import Output, human_bytes
+from edgeagent_cli.cli.options import (
+    ApiKeyOpt,
+    CtxOpt,
+    GpuLayersOpt,
+    JsonOpt,
+    ModelArg,
+    ProfileOpt,
+    ThreadsOpt,
+    VerboseOpt,
+)
+from edgeagent_cli.cli.output import Output, human_bytes
+from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 app = typer.Typer(help="Serve a model over an OpenAI-compatible API (start, status, logs, stop).", no_args_is_help=True)
+
+HostOpt = Annotated[str, typer.Option("--host", help="Address to bind; non-loopback needs --api-key.")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Port (default: a free one).")]
+DeploymentOpt = Annotated[str, typer.Option("--deployment", help="Deployment profile.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="llama-cpp (in this machine) or vllm.")]
+ServerArg = Annotated[str | None, typer.Argument(help="Server name (default: all).")]
 
 
 @app.command("start")
 def start(
     model: ModelArg,
-    host: Annotated[str, typer.Option("--host", help="Address to bind; non-loopback needs --api-key.")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option("--port", help="Port (default: a free one).")] = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = None,
     api_key: ApiKeyOpt = None,
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     gpu_layers: GpuLayersOpt = None,
-    deployment: Annotated[str, typer.Option("--deployment", help="Deployment profile.")] = "development",
-    engine: Annotated[str, typer.Option("--engine", help="llama-cpp (in this machine) or vllm.")] = "llama-cpp",
+    deployment: DeploymentOpt = "development",
+    engine: EngineOpt = "llama-cpp",
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Start a server for a stored model or a .gguf path; wait until it answers; print the base URL.
@@ -38,28 +53,42 @@ def start(
 
       edgeagent serve start Qwen/Qwen2.5-7B-Instruct --engine vllm --deployment production
     """
-    from edgeagent_cli.core import hardware, profiles, serve, survey
+    from edgeagent_cli.cli.settings import settings
+    from edgeagent_cli.core.serve import manager
 
     out = Output(json_)
-    dep = profiles.get(deployment, "deployment")
     if engine == "vllm":
-        cmd = serve.vllm_command(model, dep.data, host, port or 8000, api_key)
-        if shutil.which("vllm") is None:
-            raise EdgeError("vllm is not installed on this machine", f"run on a GPU server: {shlex.join(cmd)}", ExitCode.NOT_FOUND)
-        import os
-
-        os.execvp(cmd[0], cmd)
+        _exec_vllm(model, deployment, host, port, api_key)
     if engine != "llama-cpp":
         raise EdgeError(f"unknown engine {engine!r}", "use llama-cpp or vllm", ExitCode.USAGE)
-    from edgeagent_cli.core.store import resolve_model
+    from edgeagent_cli.core.models.store import resolve_model
 
+    resolved = settings(out, verbose, profile, deployment, context=ctx, threads=threads, gpu_layers=gpu_layers)
+    if int(resolved["parallel"]) > 1:
+        out.warn(f"parallel={resolved['parallel']} ({resolved.source('parallel')}) is not applied: llama-cpp-python's "
+                 "server answers one request at a time (--engine vllm serves in parallel)")  # fmt: skip
     path, rec = resolve_model(model)
-    rec_threads = survey.threads_for(hardware.detect_cpu())
-    st, existing = serve.start(rec.name if rec else path.stem, path, host, port, api_key, ctx or int(dep.get("context", 4096)),
-                               threads or rec_threads, gpu_layers or 0, int(dep.get("parallel", 1)))  # fmt: skip
-    doc = {"base_url": st["base_url"], "pid": st["pid"], "model": st["model"], "port": st["port"], "log": st["log"],
-           "already_running": existing}  # fmt: skip
-    out.document(doc, lambda o: o.line(f"{'already running' if existing else 'serving'} {st['model']} at {st['base_url']} (pid {st['pid']})"))
+    st = manager.start(rec.name if rec else path.stem, path, host, port, api_key, resolved)
+    word = "already running" if st.already_running else "serving"
+    out.emit(st, lambda o: o.line(f"{word} {st.model} at {st.base_url} (pid {st.pid})"))
+
+
+def _exec_vllm(model: str, deployment: str, host: str, port: int | None, api_key: str | None) -> None:
+    """Hand over to `vllm serve` (this process becomes vLLM), or say how to run it elsewhere."""
+    import os
+    import shlex
+    import shutil
+
+    from edgeagent_cli.core import profiles
+    from edgeagent_cli.core.serve.vllm import vllm_command
+
+    dep = profiles.get(deployment, "deployment")
+    cmd = vllm_command(model, dep.data, host, port or 8000, api_key)
+    if shutil.which("vllm") is None:
+        raise EdgeError("vllm is not installed on this machine", f"run on a GPU server: {shlex.join(cmd)}", ExitCode.NOT_FOUND)
+    if dep.get("api_key_required") and not api_key:
+        raise EdgeError(f"deployment profile {dep.name} requires an API key", "pass --api-key", ExitCode.USAGE)
+    os.execvp(cmd[0], cmd)
 
 
 @app.command("status")
@@ -72,21 +101,27 @@ def status(json_: JsonOpt = False) -> None:
 
       edgeagent serve status --json
     """
-    from edgeagent_cli.core import serve
+    from edgeagent_cli.core.serve import manager
 
     out = Output(json_)
-    rows = serve.status()
-    out.document({"servers": rows}, lambda o: o.table(
-        ["model", "base URL", "pid", "healthy", "uptime", "RSS"],
-        [(s["model"], s["base_url"], s["pid"], "yes" if s["healthy"] else "no", f"{s['uptime_s']:.0f} s", human_bytes(s["rss_bytes"]))
-         for s in rows]) if rows else o.line("no servers running"))  # fmt: skip
+    listing = manager.status()
+
+    def human(o: Output) -> None:
+        if not listing.servers:
+            o.line("no servers running")
+            return
+        rows = [
+            (s["model"], s["base_url"], s["pid"], "yes" if s["healthy"] else "no", f"{s['uptime_s']:.0f} s",
+             human_bytes(s["rss_bytes"]))
+            for s in listing.servers
+        ]  # fmt: skip
+        o.table(["model", "base URL", "pid", "healthy", "uptime", "RSS"], rows)
+
+    out.emit(listing, human)
 
 
 @app.command("stop")
-def stop(
-    model: Annotated[str | None, typer.Argument(help="Server name (default: all).")] = None,
-    json_: JsonOpt = False,
-) -> None:
+def stop(model: ServerArg = None, json_: JsonOpt = False) -> None:
     """Stop servers (SIGTERM, then SIGKILL); also cleans state left by a process that died.
 
     Examples:
@@ -95,11 +130,11 @@ def stop(
 
       edgeagent serve stop smollm2-135m:Q4_1
     """
-    from edgeagent_cli.core import serve
+    from edgeagent_cli.core.serve import manager
 
     out = Output(json_)
-    stopped = serve.stop(model)
-    out.document({"stopped": [s["name"] for s in stopped]}, lambda o: o.line(f"stopped {len(stopped)} server(s)"))
+    stopped = manager.stop(model)
+    out.emit(stopped, lambda o: o.line(f"stopped {len(stopped.stopped)} server(s)"))
 
 
 @app.command("logs")
@@ -117,33 +152,31 @@ def logs(
 
       edgeagent serve logs smollm2-135m:Q4_1 -f
     """
-    import sys
-    import time
-    from pathlib import Path
-
-    from edgeagent_cli.core import serve
+    from edgeagent_cli.core.serve import manager
 
     out = Output(json_)
-    running = [s for s in serve.states() if model is None or s["name"] == model]
-    if not running:
-        raise EdgeError("no such server running", "see `edgeagent serve status`", ExitCode.NOT_FOUND)
-    log = Path(running[0]["log"])
-    text = log.read_text(errors="replace").splitlines()[-lines:]
+    tail = manager.log_tail(model, lines)
+
     def show(o: Output) -> None:
-        for t in text:
+        for t in tail.lines:
             o.line(t)
 
-    out.document({"log": str(log), "lines": text}, show)
+    out.emit(tail, show)
     if follow and not json_:
-        with log.open(errors="replace") as f:
-            f.seek(0, 2)
-            try:
-                while True:
-                    line = f.readline()
-                    if line:
-                        sys.stdout.write(line)
-                        sys.stdout.flush()
-                    else:
-                        time.sleep(0.3)
-            except KeyboardInterrupt:
-                raise typer.Exit(0) from None
+        _follow(out, tail.log)
+
+
+def _follow(out: Output, log: str) -> None:
+    import time
+
+    with open(log, errors="replace") as f:
+        f.seek(0, 2)
+        try:
+            while True:
+                line = f.readline()
+                if line:
+                    out.stream(line)
+                else:
+                    time.sleep(0.3)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeagent_cli import paths
-from edgeagent_cli.core.datafile import DataFileError, Field, check, load
-from edgeagent_cli.errors import EdgeError, ExitCode
+from edgeagent_cli.core import paths
+from edgeagent_cli.core.errors import EdgeError, ExitCode
+from edgeagent_cli.core.results import Result, Table
+from edgeagent_cli.core.util.yaml_loader import DataFileError, Field, check, load
 
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 QUANTS = ("Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "Q5_0", "Q5_1",
@@ -132,16 +133,37 @@ def pick_device(memory_bytes: int, gpus: list[dict[str, Any]]) -> Profile:
     return max(fitting, key=lambda p: p.get("rank", 0))
 
 
-def device_profile(name: str | None, memory_bytes: int | None = None, gpus: list[dict[str, Any]] | None = None) -> Profile:
-    """The profile a command uses: --profile, else EDGEAGENT_PROFILE, else the detected device class."""
-    import os
+@dataclass
+class ProfileEntry:
+    name: str
+    kind: str
+    path: str
+    shipped: bool
+    description: str | None
 
-    chosen = name or os.environ.get("EDGEAGENT_PROFILE")
-    if chosen:
-        return get(chosen, "device")
-    if memory_bytes is None:
-        from edgeagent_cli.core import hardware
 
-        memory_bytes = hardware.detect_memory()["total_bytes"]
-        gpus = hardware.detect_gpus()
-    return pick_device(memory_bytes, gpus or [])
+@dataclass
+class ProfileListing(Result):
+    profiles: list[ProfileEntry]
+
+    def table(self) -> Table:
+        return Table(["name", "kind", "shipped", "description"], [[p.name, p.kind, p.shipped, p.description]
+                                                                  for p in self.profiles])  # fmt: skip
+
+
+@dataclass
+class ProfileShown(Result):
+    name: str
+    kind: str
+    path: str
+    profile: dict[str, Any]
+
+
+def listing() -> ProfileListing:
+    return ProfileListing([ProfileEntry(p.name, p.kind, str(p.path), p.shipped, p.get("description"))
+                           for p in all_profiles()])  # fmt: skip
+
+
+def show(name_or_path: str) -> ProfileShown:
+    p = get(name_or_path)
+    return ProfileShown(p.name, p.kind, str(p.path), p.data)

@@ -1,0 +1,273 @@
+"""Berkeley Function Calling Leaderboard files, and answers checked the way BFCL's AST checker does.
+
+The data (../shared/bfcl, Apache-2.0) is JSON lines: questions with their functions, and possible
+answers listing, for each parameter, every accepted value ("" meaning the parameter may be left
+out). BFCL's parameter types are Python's: dict, float, tuple and any are mapped to JSON schema's
+object, number, array and an unconstrained value; dotted names (math.factorial) are not valid
+function names for most runtimes, so they are sent as math_factorial and mapped back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeagent_cli.core.agent.toolcall import check_arguments, coerce
+from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
+from edgeagent_cli.core.results import Result, Table
+
+_TYPES = {"dict": "object", "float": "number", "tuple": "array", "integer": "integer", "string": "string",
+          "boolean": "boolean", "array": "array", "object": "object", "number": "number"}  # fmt: skip
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise EdgeError(f"no such file: {path}", code=ExitCode.NOT_FOUND)
+    entries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise EdgeError(f"{path}:{n}: not JSON: {e.msg}", "BFCL files are JSON lines", ExitCode.USAGE) from e
+    return entries
+
+
+def category(entry_id: str) -> str:
+    """simple_python_12 -> simple_python; irrelevance_3 -> irrelevance."""
+    return re.sub(r"_\d+$", "", entry_id)
+
+
+def wire_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def to_json_schema(param: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    kind = param.get("type")
+    if kind == "any" or kind is None:
+        pass
+    else:
+        out["type"] = _TYPES.get(kind, kind)
+    for key in ("description", "enum", "default"):
+        if key in param:
+            out[key] = param[key]
+    if isinstance(param.get("items"), dict):
+        out["items"] = to_json_schema(param["items"])
+    if isinstance(param.get("properties"), dict):
+        out["properties"] = {k: to_json_schema(v) for k, v in param["properties"].items()}
+        if "required" in param:
+            out["required"] = list(param["required"])
+    return out
+
+
+def tools_for(entry: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """OpenAI tool schemas for an entry, and wire name -> BFCL name."""
+    tools, names = [], {}
+    for fn in entry.get("function") or []:
+        params = to_json_schema(fn.get("parameters") or {"type": "dict", "properties": {}})
+        params["type"] = "object"
+        params.setdefault("properties", {})
+        params.setdefault("required", list((fn.get("parameters") or {}).get("required") or []))
+        wire = wire_name(fn["name"])
+        names[wire] = fn["name"]
+        tools.append({"type": "function", "function": {"name": wire, "description": fn.get("description", ""),
+                                                       "parameters": params}})  # fmt: skip
+    return tools, names
+
+
+def question_messages(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    turns = entry.get("question") or []
+    first = turns[0] if turns and isinstance(turns[0], list) else turns
+    return [{"role": m["role"], "content": m["content"]} for m in first]
+
+
+# --- the checker ----------------------------------------------------------------------------------------
+def standardize(s: str) -> str:
+    """BFCL's string normalisation: drop spaces and , . / - _ * ^, lowercase, ' -> "."""
+    return re.sub(r"[ ,./\-_*^]", "", s).lower().replace("'", '"')
+
+
+def _type_ok(value: Any, kind: str | None) -> bool:
+    if kind in (None, "any"):
+        return True
+    if kind == "float":  # BFCL accepts an int where a float is expected
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    checks = {"string": str, "boolean": bool, "array": list, "tuple": list, "dict": dict}
+    return isinstance(value, checks.get(kind, object))
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, str):
+        return standardize(value)
+    if isinstance(value, list | tuple):
+        return [_normalize(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    return value
+
+
+def _value_ok(value: Any, accepted: list[Any]) -> bool:
+    got = _normalize(value)
+    for option in accepted:
+        if option == "":
+            continue
+        want = _normalize(option)
+        if got == want:
+            return True
+        # 3 and 3.0 are the same answer for a float parameter
+        if isinstance(got, int | float) and isinstance(want, int | float) and float(got) == float(want):
+            return True
+    return False
+
+
+def check_call(call: dict[str, Any], function: dict[str, Any], answer: dict[str, list[Any]]) -> str | None:
+    """Why a call does not match one ground-truth call; None when it matches."""
+    params = function.get("parameters") or {}
+    props = params.get("properties") or {}
+    args = call["arguments"]
+    for req in params.get("required") or []:
+        if req not in args:
+            return f"missing required parameter {req!r}"
+    for key, value in args.items():
+        if key not in props:
+            return f"unexpected parameter {key!r}"
+        if key not in answer:
+            return f"parameter {key!r} is not in the possible answer"
+        kind = props[key].get("type")
+        # BFCL lets a string stand for a variable where another type is expected (x="data['sales']")
+        # and then compares it with the accepted values as text.
+        variable = isinstance(value, str) and kind not in (None, "any", "string")
+        if not variable and not _type_ok(value, kind):
+            return f"{key}: wrong type {type(value).__name__}, expected {props[key].get('type')}"
+        if not _value_ok(value, answer[key]):
+            return f"{key}: {value!r} is not one of {answer[key]!r}"
+    for key, accepted in answer.items():
+        if key not in args and "" not in accepted:
+            return f"missing parameter {key!r}"
+    return None
+
+
+def check_entry(entry: dict[str, Any], calls: list[dict[str, Any]], truth: list[dict[str, Any]] | None) -> tuple[bool, str | None]:
+    """(correct, reason) for an entry's decoded calls, BFCL style: parallel calls match in any order."""
+    if category(entry["id"]).startswith("irrelevance"):
+        return (not calls, None if not calls else "a function was called for an irrelevant question")
+    if truth is None:
+        return False, "no possible answer for this entry"
+    if len(calls) != len(truth):
+        return False, f"expected {len(truth)} call(s), got {len(calls)}"
+    functions = {f["name"]: f for f in entry.get("function") or []}
+    unmatched = list(range(len(calls)))
+    for expected in truth:
+        (name, answer), = expected.items()
+        reason = f"no call matches {name}"
+        for i in unmatched:
+            if calls[i]["name"] != name:
+                reason = f"wrong function {calls[i]['name']!r}, expected {name!r}"
+                continue
+            why = check_call(calls[i], functions.get(name, {}), answer)
+            if why is None:
+                unmatched.remove(i)
+                break
+            reason = why
+        else:
+            return False, reason
+    return True, None
+
+
+# --- running ----------------------------------------------------------------------------------------------
+def run_entry(runtime: Any, entry: dict[str, Any], truth: list[dict[str, Any]] | None, tool_choice: str) -> dict[str, Any]:
+    tools, names = tools_for(entry)
+    reply = runtime.turn(question_messages(entry), tools, tool_choice)
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    calls, problems = [], []
+    for c in reply.calls:
+        schema = schemas.get(c.name)
+        if schema is None:
+            problems.append(f"unknown function {c.name!r}")
+            calls.append({"name": c.name, "arguments": c.arguments})
+            continue
+        args = coerce(c.arguments, schema)
+        problems += check_arguments(args, schema)
+        calls.append({"name": names[c.name], "arguments": args})
+    if reply.malformed is not None:
+        problems.append(f"did not parse: {reply.malformed.strip()[:120]!r}")
+    attempted = bool(reply.calls) or reply.malformed is not None
+    correct, reason = check_entry(entry, calls, truth)
+    return {"id": entry["id"], "category": category(entry["id"]), "calls": calls, "attempted": attempted,
+            "valid": attempted and not problems, "correct": correct, "error": reason or ("; ".join(problems) or None),
+            "answer": reply.content[:200] if not attempted else None, "route": reply.route,
+            "seconds": round(reply.model_seconds, 3)}  # fmt: skip
+
+
+@dataclass
+class EvalResult(Result):
+    """Accuracy overall and per category, the share of calls made and well formed, and every entry."""
+
+    model: str
+    settings: dict[str, Any]
+    rows: list[dict[str, Any]] = field(repr=False)
+
+    def fields(self) -> dict[str, Any]:
+        return {"model": self.model, "settings": self.settings, **summarize(self.rows), "entries": self.rows}
+
+    @property
+    def accuracy(self) -> float | None:
+        return summarize(self.rows)["accuracy"]
+
+    def table(self) -> Table:
+        by = summarize(self.rows)["by_category"]
+        cols = ["category", "entries", "accuracy", "call_rate", "well_formed"]
+        return Table(cols, [[c, v["entries"], v["accuracy"], v["call_rate"], v["well_formed"]] for c, v in by.items()])
+
+
+def load(questions: Path, answers: Path | None, limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The entries to run and their possible answers; every entry but irrelevance needs one."""
+    entries = load_jsonl(questions)[:limit]
+    truth = {a["id"]: a["ground_truth"] for a in load_jsonl(answers)} if answers else {}
+    missing = [e["id"] for e in entries if not category(e["id"]).startswith("irrelevance") and e["id"] not in truth]
+    if missing:
+        raise EdgeError(f"no possible answer for {missing[0]} ({len(missing)} entries)",
+                        "pass the matching --answers file", ExitCode.USAGE)  # fmt: skip
+    return entries, truth
+
+
+def evaluate(runtime: Any, entries: list[dict[str, Any]], truth: dict[str, Any], tool_choice: str,
+             settings: dict[str, Any], on_row: Callable[[int, dict[str, Any]], None] | None = None) -> EvalResult:  # fmt: skip
+    """Run every entry; Ctrl-C raises Interrupted with the figures of the entries done."""
+    result = EvalResult(runtime.name, settings, [])
+    try:
+        for n, entry in enumerate(entries, 1):
+            row = run_entry(runtime, entry, truth.get(entry["id"]), tool_choice)
+            result.rows.append(row)
+            if on_row:
+                on_row(n, row)
+    except KeyboardInterrupt:
+        raise Interrupted(result, f"interrupted after {len(result.rows)} entries: the figures cover those") from None
+    return result
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def share(n: int, d: int) -> float | None:
+        return round(n / d, 4) if d else None
+
+    by: dict[str, dict[str, Any]] = {}
+    for cat in sorted({r["category"] for r in rows}):
+        sub = [r for r in rows if r["category"] == cat]
+        tried = [r for r in sub if r["attempted"]]
+        by[cat] = {"entries": len(sub), "correct": sum(r["correct"] for r in sub),
+                   "accuracy": share(sum(r["correct"] for r in sub), len(sub)),
+                   "call_rate": share(len(tried), len(sub)),
+                   "well_formed": share(sum(r["valid"] for r in tried), len(tried))}  # fmt: skip
+    tried = [r for r in rows if r["attempted"]]
+    return {"entries": len(rows), "accuracy": share(sum(r["correct"] for r in rows), len(rows)),
+            "well_formed": share(sum(r["valid"] for r in tried), len(tried)),
+            "call_rate": share(len(tried), len(rows)), "by_category": by,
+            "seconds_per_entry": share(sum(r["seconds"] for r in rows), len(rows))}  # fmt: skip

@@ -1,0 +1,246 @@
+"""The in-process runtime: llama-cpp-python, the model's chat template, grammar-constrained calls.
+
+Two prompt formats. A model whose chat template has a tool section (Qwen2.5, Llama 3.2, Phi-4-mini,
+FunctionGemma) gets its tools through that template and decides for itself. Any other model gets our
+format (toolcall.system_prompt) and two stages: the router chooses the tool or none, then, for a call,
+the grammar fills its arguments. A turn after tool results runs free, and the grammar engages only
+if the model opens a `<tool_call>`; so free-text answers stay free.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgeagent_cli.core.agent import toolcall
+from edgeagent_cli.core.agent.runtime import OnText, Reply
+from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
+
+# Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
+# breaks the loop. Only for an answer to the user's words: under a grammar a repeated key or digit is
+# legitimate, and after a tool result the answer should copy it (with the penalty, SmolLM2 turned
+# "17*23 = 391" into "17*23 = 4097").
+REPEAT_PENALTY = 1.1
+
+
+class LocalRuntime:
+    def __init__(self, path: Path, llama: dict[str, Any] | None = None, *, grammar: bool = True,
+                 router: bool = True, max_tokens: int = 512, temperature: float = 0.0, seed: int = 0,
+                 name: str | None = None, chat_template: str | None = None) -> None:  # fmt: skip
+        """`llama`: llama_cpp.Llama arguments (n_ctx, n_threads, n_gpu_layers, ...; see open.llama_kwargs)."""
+        import llama_cpp
+
+        from edgeagent_cli.core.util.llama_logs import quiet_logs
+
+        quiet_logs()
+        self.llm = llama_cpp.Llama(str(path), **{"n_ctx": 4096, **(llama or {})}, seed=seed, verbose=False)
+        self.name = name or path.name
+        self.grammar = grammar
+        self.use_router = router
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        meta = self.llm.metadata
+        self.template = chat_template or meta.get("tokenizer.chat_template") or ""
+        self.native_tools = "tools" in self.template
+        self._eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
+        bos_id = self.llm.token_bos()
+        self._bos = self.llm.detokenize([bos_id], special=True).decode(errors="ignore") if bos_id >= 0 else ""
+        self._formatter: Any = None
+        self._router: Any = None
+        self._grammars: dict[tuple[str, str | None, bool], str] = {}
+        self._decoder: Any = None
+
+    # --- prompt ---------------------------------------------------------------------------------------
+    def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if not self.template:
+            return _plain_prompt(messages), ["\nuser:"]
+        if self._formatter is None:
+            self._formatter = Jinja2ChatFormatter(self.template, eos_token=self._eos, bos_token=self._bos)
+        resp = self._formatter(messages=messages, tools=tools) if tools else self._formatter(messages=messages)
+        stops = resp.stop if isinstance(resp.stop, list) else [resp.stop] if resp.stop else []
+        prompt = resp.prompt
+        if self._bos and prompt.startswith(self._bos):
+            prompt = prompt[len(self._bos):]  # create_completion adds BOS itself
+        return prompt, [s for s in stops if s] or [self._eos]
+
+    def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`."""
+        user_system = "\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content"))
+        out: list[dict[str, Any]] = [{"role": "system", "content": toolcall.system_prompt(tools, user_system)}]
+        for m in messages:
+            if m["role"] == "system":
+                continue
+            if m["role"] == "assistant" and m.get("tool_calls"):
+                calls = [ToolCall(c["function"]["name"], json.loads(c["function"]["arguments"] or "{}"))
+                         for c in m["tool_calls"]]  # fmt: skip
+                text = "\n".join(toolcall.render_call(c) for c in calls)
+                out.append({"role": "assistant", "content": ((m.get("content") or "") + "\n" + text).strip()})
+            elif m["role"] == "tool":
+                out.append({"role": "tool", "content": m.get("content") or ""})
+            else:
+                out.append({"role": m["role"], "content": m.get("content") or ""})
+        return out
+
+    # --- generation -----------------------------------------------------------------------------------
+    def _generate(self, prompt: str, stops: list[str], grammar: Any = None, on_text: OnText | None = None,
+                  watch_call: bool = False, penalty: bool = False,
+                  until: Callable[[str], bool] | None = None) -> tuple[str, str, int, bool]:  # fmt: skip
+        """Stream a completion. With watch_call, stop as soon as the text opens a tool call;
+        with `until`, as soon as it says the text is complete.
+
+        Returns (text, finish_reason, completion_tokens, opened_call).
+        """
+        text, finish, count = "", "stop", 0
+        held = ""  # text not yet shown: it might be the start of a call
+        stream: Any = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=self.temperature,
+                                            stop=stops, stream=True, grammar=grammar,
+                                            repeat_penalty=REPEAT_PENALTY if penalty else 1.0)  # fmt: skip
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                piece = choice.get("text") or ""
+                count += 1
+                text += piece
+                finish = choice.get("finish_reason") or finish
+                if until is not None and until(text):
+                    break
+                if watch_call:
+                    lead = text.lstrip()
+                    if lead.startswith(CALL_OPEN):
+                        return text, "tool_calls", count, True
+                    if any(s.startswith(lead) or lead.startswith(s) for s in toolcall.CALL_STARTS):
+                        held += piece  # maybe a call in another format (JSON, <|tool_call|>): parsed at the end
+                        continue
+                if on_text:
+                    on_text(held + piece)
+                held = ""
+        finally:
+            stream.close()
+        if held and on_text and not toolcall.parse_calls(text):
+            on_text(held)
+        return text, finish, count, False
+
+    def _grammar(self, tools: list[dict[str, Any]], first: str | None, tight: bool = False) -> str:
+        key = (json.dumps(tools, sort_keys=True), first, tight)
+        if key not in self._grammars:
+            self._grammars[key] = toolcall.call_grammar(tools, first, **(toolcall.TIGHT if tight else {}))
+        return self._grammars[key]
+
+    def _call(self, prompt: str, stops: list[str], tools: list[dict[str, Any]], name: str | None,
+              route: dict[str, Any] | None) -> tuple[str, str, int]:  # fmt: skip
+        """Generate a call in our format from the prefix, constrained by the tools' grammar if enabled.
+
+        Further (parallel) calls may only go to tools the router found relevant: left free, a small
+        model walks down the tool list and calls every tool in turn.
+        """
+        prefix = toolcall.call_prefix(name)
+        if route and route.get("scores"):
+            from edgeagent_cli.core.agent.runtime.router import ROUTE_THRESHOLD
+
+            relevant = {k for k, v in route["scores"].items() if v >= ROUTE_THRESHOLD} | {name}
+            tools = [t for t in tools if t.get("function", t)["name"] in relevant]
+        elif route and route.get("forced") and name:
+            tools = [t for t in tools if t.get("function", t)["name"] == name]
+        until = lambda t: _repeats_a_call(prefix + t)  # noqa: E731
+        if not self.grammar:
+            text, finish, count, _ = self._generate(prompt + prefix, stops, until=until)
+            return prefix + text, finish, count
+        if self._decoder is None:
+            from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
+
+            self._decoder = ConstrainedDecoder(self.llm)
+        text, finish, count = self._decoder.generate(prompt + prefix, self._grammar(tools, name), self.max_tokens, until)
+        if finish == "length" and not toolcall.parse_calls(prefix + text):
+            text, finish, more = self._decoder.generate(prompt + prefix, self._grammar(tools, name, tight=True),
+                                                        self.max_tokens)  # fmt: skip
+            count += more
+        return prefix + text, finish, count
+
+    # --- a turn -------------------------------------------------------------------------------------
+    def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str = "auto",
+             on_text: OnText | None = None) -> Reply:  # fmt: skip
+        t0 = time.perf_counter()
+        use_tools = bool(tools) and tool_choice != "none"
+        route: dict[str, Any] | None = None
+        if not use_tools:
+            prompt, stops = self._render(messages, None)
+            text, finish, count, _ = self._generate(prompt, stops, on_text=on_text, penalty=_fresh(messages))
+            return self._reply(text, [], finish, prompt, count, t0)
+        if self.native_tools:
+            prompt, stops = self._render(_native(messages), tools)
+            names = [t.get("function", t)["name"] for t in tools]
+            chosen = tool_choice if tool_choice in names else None
+            route = {"chosen": chosen, "forced": True} if chosen or tool_choice == "required" else None
+        else:
+            prompt, stops = self._render(self._ours(messages, tools), None)
+            chosen, route = self._decide(messages, tools, tool_choice)
+        if chosen is None and not (route and route.get("forced")):
+            text, finish, count, opened = self._generate(prompt, stops, on_text=on_text, watch_call=True,
+                                                         penalty=_fresh(messages))  # fmt: skip
+            if not opened:
+                return self._reply(text, toolcall.parse_calls(text), finish, prompt, count, t0, route)
+            prompt = prompt + text[: text.index(CALL_OPEN)]
+        text, finish, count = self._call(prompt, stops, tools, chosen, route)
+        calls = toolcall.unique(toolcall.parse_calls(text))
+        reply = self._reply(text, calls, finish, prompt, count, t0, route)
+        if not calls:
+            reply.malformed = text
+        return reply
+
+    def _decide(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                tool_choice: str) -> tuple[str | None, dict[str, Any] | None]:  # fmt: skip
+        names = [t.get("function", t)["name"] for t in tools]
+        if tool_choice in names:
+            return tool_choice, {"chosen": tool_choice, "forced": True}
+        if not messages or messages[-1]["role"] != "user":
+            return None, None  # after tool results the model answers, or opens a call itself
+        if not self.use_router:
+            return None, {"forced": tool_choice == "required"} if tool_choice == "required" else None
+        from edgeagent_cli.core.agent.runtime.router import Router
+
+        self._router = self._router or Router(self.llm)
+        chosen, route = self._router.choose(messages[-1].get("content") or "", tools, tool_choice == "required")
+        return chosen, route
+
+    def _reply(self, text: str, calls: list[ToolCall], finish: str, prompt: str, count: int, t0: float,
+               route: dict[str, Any] | None = None) -> Reply:  # fmt: skip
+        content = "" if calls else text.strip()
+        n_prompt = len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
+        return Reply(content, calls, text, finish, n_prompt, count, time.perf_counter() - t0, self.name, route)
+
+    def close(self) -> None:
+        self.llm.close() if hasattr(self.llm, "close") else None
+
+
+def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages for a template with a tool section: HF templates expect call arguments as a mapping."""
+    out = []
+    for m in messages:
+        m = {k: v for k, v in m.items() if k != "model"}
+        if m.get("tool_calls"):
+            m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"] or "{}")}}
+                               for c in m["tool_calls"]]  # fmt: skip
+        out.append(m)
+    return out
+
+
+def _repeats_a_call(text: str) -> bool:
+    """A small model that has made its call often makes it again, and again: stop at the first echo."""
+    if not text.endswith(toolcall.CALL_CLOSE):
+        return False
+    calls = toolcall.parse_calls(text)
+    return len(calls) > 1 and any(toolcall.echoes(calls[-1], c) for c in calls[:-1])
+
+
+def _fresh(messages: list[dict[str, Any]]) -> bool:
+    """True when the turn answers the user's own words, not a tool result."""
+    return bool(messages) and messages[-1]["role"] == "user"
+
+
+def _plain_prompt(messages: list[dict[str, Any]]) -> str:
+    return "".join(f"{m['role']}: {m.get('content') or ''}\n" for m in messages) + "assistant:"

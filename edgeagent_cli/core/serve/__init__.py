@@ -1,0 +1,1 @@
+"""`edgeagent serve`: managed OpenAI-compatible server processes."""
