@@ -29,8 +29,13 @@ from edgeagent_cli.core.agent.toolcall import ToolCall  # noqa: E402
 from edgeagent_cli.core.agent.tools import Toolbox  # noqa: E402
 from edgeagent_cli.core.agent.tools.builtin import builtin_tools  # noqa: E402
 
-QUESTIONS = ["What is 17*23?", "What time is it right now?", "What is the capital of France?",
-             "Compute 2 to the power of 10", "How much RAM does this machine have?"]  # fmt: skip
+QUESTIONS = [
+    "What is 17*23?",
+    "What time is it right now?",
+    "What is the capital of France?",
+    "Compute 2 to the power of 10",
+    "How much RAM does this machine have?",
+]
 
 
 class Instant:
@@ -60,9 +65,12 @@ def overhead_real(model: Path, workspace: Path) -> dict:
         agent = Agent(runtime, Toolbox(builtin_tools(workspace)))
         outcomes.append(agent.ask(q))
     ms = per_turn_ms(outcomes)
-    return {"questions": len(QUESTIONS), "turns": sum(o.steps for o in outcomes),
-            "agent_ms_per_turn": {"median": statistics.median(ms), "max": max(ms)},
-            "model_s_per_question": statistics.median(o.model_seconds for o in outcomes)}  # fmt: skip
+    return {
+        "questions": len(QUESTIONS),
+        "turns": sum(o.steps for o in outcomes),
+        "agent_ms_per_turn": {"median": statistics.median(ms), "max": max(ms)},
+        "model_s_per_question": statistics.median(o.model_seconds for o in outcomes),
+    }
 
 
 def overhead_instant(workspace: Path, n: int = 200) -> dict:
@@ -75,13 +83,32 @@ def one_shot(model: Path, runs: int, workspace: Path) -> dict:
     times, answers = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "edgeagent_cli", "chat", str(model), "-p", "What is 17*23?",
-                               "--expect-tool", "calculator", "--json"], capture_output=True, text=True,
-                              cwd=workspace)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgeagent_cli",
+                "chat",
+                str(model),
+                "-p",
+                "What is 17*23?",
+                "--expect-tool",
+                "calculator",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=workspace,
+        )
         times.append(time.perf_counter() - t0)
         answers.append(json.loads(done.stdout).get("answer") if done.stdout else done.stderr.strip())
-    return {"runs": runs, "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-            "answers": answers}  # fmt: skip
+    return {
+        "runs": runs,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "answers": answers,
+    }
 
 
 def main() -> None:
@@ -93,9 +120,13 @@ def main() -> None:
         os.environ["EDGEAGENT_HOME"] = str(Path(tmp) / "home")
         ws = Path(tmp) / "ws"
         ws.mkdir()
-        doc = {"model": args.model.name, "cpu_count": os.cpu_count(),
-               "instant_runtime": overhead_instant(ws), "real_model": overhead_real(args.model, ws),
-               "one_shot_tool_answer": one_shot(args.model, args.runs, ws)}  # fmt: skip
+        doc = {
+            "model": args.model.name,
+            "cpu_count": os.cpu_count(),
+            "instant_runtime": overhead_instant(ws),
+            "real_model": overhead_real(args.model, ws),
+            "one_shot_tool_answer": one_shot(args.model, args.runs, ws),
+        }
     out = Path(__file__).parent / "results" / "agent_overhead.json"
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))

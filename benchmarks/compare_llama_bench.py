@@ -19,14 +19,34 @@ from pathlib import Path
 
 
 def llama_bench(binary: str, model: str, threads: int, reps: int) -> dict[str, float]:
-    out = subprocess.run([binary, "-m", model, "-t", str(threads), "-p", "512", "-n", "128", "-r", str(reps), "-o", "json"],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [binary, "-m", model, "-t", str(threads), "-p", "512", "-n", "128", "-r", str(reps), "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {("pp512" if r["n_prompt"] else "tg128"): r["avg_ts"] for r in json.loads(out)}
 
 
 def edgeagent_bench(model: str, threads: int, reps: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-m", "edgeagent_cli", "bench", model, "-t", str(threads), "-r", str(reps),
-                          "--no-latency", "--json"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeagent_cli",
+            "bench",
+            model,
+            "-t",
+            str(threads),
+            "-r",
+            str(reps),
+            "--no-latency",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {r["test"]: r["avg_ts"] for r in json.loads(out)["results"]}
 
 
@@ -47,13 +67,30 @@ def main() -> None:
             ours = edgeagent_bench(args.model, threads, args.reps)
             for test in pairs:
                 pairs[test].append((ours[test], ref[test]))
-                print(f"t={threads} {test}: edgeagent {ours[test]:.1f} vs llama-bench {ref[test]:.1f} t/s", file=sys.stderr)
+                print(
+                    f"t={threads} {test}: edgeagent {ours[test]:.1f} vs llama-bench {ref[test]:.1f} t/s",
+                    file=sys.stderr,
+                )
         for test, p in pairs.items():
             ours_avg, ref_avg = statistics.fmean(o for o, _ in p), statistics.fmean(r for _, r in p)
-            rows.append({"threads": threads, "test": test, "edgeagent_ts": [o for o, _ in p], "llama_bench_ts": [r for _, r in p],
-                         "ratio": ours_avg / ref_avg, "within_5pct": abs(ours_avg / ref_avg - 1) <= 0.05})  # fmt: skip
-    doc = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
-           "model": Path(args.model).name, "reps": args.reps, "rounds": args.rounds, "rows": rows}  # fmt: skip
+            rows.append(
+                {
+                    "threads": threads,
+                    "test": test,
+                    "edgeagent_ts": [o for o, _ in p],
+                    "llama_bench_ts": [r for _, r in p],
+                    "ratio": ours_avg / ref_avg,
+                    "within_5pct": abs(ours_avg / ref_avg - 1) <= 0.05,
+                }
+            )
+    doc = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": platform.processor() or platform.machine(),
+        "model": Path(args.model).name,
+        "reps": args.reps,
+        "rounds": args.rounds,
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     for r in rows:

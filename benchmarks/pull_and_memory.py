@@ -31,13 +31,26 @@ from tests.hubserver import HubServer, RemoteFile, gguf_header  # noqa: E402
 
 def memory(model: Path) -> list[dict]:
     s = gguf.read_file_header(model).summary()
-    arch = {"n_layers": s["n_layers"], "n_heads": s["n_heads"], "n_kv_heads": s["n_kv_heads"], "head_dim": s["head_dim"],
-            "hidden_size": s["embedding_length"], "vocab_size": s["vocab_size"]}  # fmt: skip
+    arch = {
+        "n_layers": s["n_layers"],
+        "n_heads": s["n_heads"],
+        "n_kv_heads": s["n_kv_heads"],
+        "head_dim": s["head_dim"],
+        "hidden_size": s["embedding_length"],
+        "vocab_size": s["vocab_size"],
+    }
     rows = []
     for ctx in (2048, 8192):
         measured = memprobe.measure(model, ctx)["peak_rss_bytes"]
         est = fit.estimate(model.stat().st_size, arch, ctx)["total_bytes"]
-        rows.append({"context": ctx, "estimated_bytes": est, "peak_rss_bytes": measured, "error_pct": (est - measured) / measured * 100})
+        rows.append(
+            {
+                "context": ctx,
+                "estimated_bytes": est,
+                "peak_rss_bytes": measured,
+                "error_pct": (est - measured) / measured * 100,
+            }
+        )
     return rows
 
 
@@ -50,26 +63,48 @@ def run(args: list[str], env: dict) -> float:
 def main() -> None:
     model = Path(sys.argv[1])
     doc: dict = {"model": model.name, "memory": memory(model)}
-    header = gguf_header("phi3", {"block_count": 32, "attention.head_count": 24, "attention.head_count_kv": 8,
-                                  "embedding_length": 3072, "context_length": 131072}, 200_064, "Phi 4 Mini", 15)  # fmt: skip
+    header = gguf_header(
+        "phi3",
+        {
+            "block_count": 32,
+            "attention.head_count": 24,
+            "attention.head_count_kv": 8,
+            "embedding_length": 3072,
+            "context_length": 131072,
+        },
+        200_064,
+        "Phi 4 Mini",
+        15,
+    )
     with HubServer() as hub, tempfile.TemporaryDirectory() as tmp:
         for q, size in (("Q2_K", 1_680_000_000), ("Q4_K_M", 2_491_874_272), ("Q6_K", 3_160_000_000)):
-            hub.add("unsloth/Phi-4-mini-instruct-GGUF", f"Phi-4-mini-instruct-{q}.gguf", RemoteFile(data=header, size=size, sha256="0" * 64))
+            hub.add(
+                "unsloth/Phi-4-mini-instruct-GGUF",
+                f"Phi-4-mini-instruct-{q}.gguf",
+                RemoteFile(data=header, size=size, sha256="0" * 64),
+            )
         hub.add("t/S-GGUF", "S-Q4_1.gguf", RemoteFile(path=model))
         env = {**os.environ, "HF_ENDPOINT": hub.url, "EDGEAGENT_HOME": tmp}
         cmd = [sys.executable, "-m", "edgeagent_cli"]
         dry = [run([*cmd, "pull", "phi-4-mini", "--dry-run", "--json"], env) for _ in range(5)]
         ours, curl = [], []
         for i in range(3):
-            curl.append(run(["curl", "-sf", "-o", f"{tmp}/c.gguf", f"{hub.url}/t/S-GGUF/resolve/main/S-Q4_1.gguf"], env))
+            curl.append(
+                run(["curl", "-sf", "-o", f"{tmp}/c.gguf", f"{hub.url}/t/S-GGUF/resolve/main/S-Q4_1.gguf"], env)
+            )
             shutil.rmtree(Path(tmp) / "models", ignore_errors=True)
             ours.append(run([*cmd, "pull", "hf:t/S-GGUF:Q4_1", "--json"], {**env, "EDGEAGENT_HOME": f"{tmp}/h{i}"}))
         size = model.stat().st_size
         doc["dry_run_seconds"] = {"median": statistics.median(dry), "runs": dry}
-        doc["download"] = {"bytes": size, "edgeagent_seconds": ours, "curl_seconds": curl,
-                           "edgeagent_MBps": size / statistics.median(ours) / 1e6, "curl_MBps": size / statistics.median(curl) / 1e6,
-                           "ratio": statistics.median(curl) / statistics.median(ours),
-                           "note": "edgeagent's time includes process start, Hub API calls, sha256 and registration"}  # fmt: skip
+        doc["download"] = {
+            "bytes": size,
+            "edgeagent_seconds": ours,
+            "curl_seconds": curl,
+            "edgeagent_MBps": size / statistics.median(ours) / 1e6,
+            "curl_MBps": size / statistics.median(curl) / 1e6,
+            "ratio": statistics.median(curl) / statistics.median(ours),
+            "note": "edgeagent's time includes process start, Hub API calls, sha256 and registration",
+        }
     out = Path(__file__).parent / "results" / "pull_and_memory.json"
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))

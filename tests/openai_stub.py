@@ -58,8 +58,14 @@ class OpenAIStub:
         args = json.dumps(self.call["arguments"])
         if self.mode == "native":
             half = len(args) // 2
-            return [{"tool_calls": [{"index": 0, "id": "c1", "function": {"name": self.call["name"], "arguments": args[:half]}}]},
-                    {"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]}]  # fmt: skip
+            return [
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "c1", "function": {"name": self.call["name"], "arguments": args[:half]}}
+                    ]
+                },
+                {"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]},
+            ]
         if self.mode == "leak":
             text = f'<tool_call>\n{{"name": "{self.call["name"]}", "arguments": {args}}}\n</tool_call>'
             return [{"content": text[:9]}, {"content": text[9:]}]

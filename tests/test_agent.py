@@ -27,8 +27,13 @@ class Scripted:
         self.replies = replies
         self.seen: list[list[dict[str, Any]]] = []
 
-    def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str = "auto",
-             on_text: Any = None) -> Reply:  # fmt: skip
+    def turn(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: str = "auto",
+        on_text: Any = None,
+    ) -> Reply:
         self.seen.append([dict(m) for m in messages])
         return self.replies.pop(0)
 
@@ -52,8 +57,15 @@ def test_call_result_goes_back_and_the_answer_ends_the_question(tmp_path: Path) 
     a = agent(tmp_path, [call("calculator", expression="17*23"), answer("It is 391.")])
     out = a.ask("What is 17*23?")
     assert out.answer == "It is 391." and out.failed is None and out.steps == 2
-    assert out.calls == [{"name": "calculator", "arguments": {"expression": "17*23"}, "result": "17*23 = 391",
-                          "error": None, "approved": "auto"}]  # fmt: skip
+    assert out.calls == [
+        {
+            "name": "calculator",
+            "arguments": {"expression": "17*23"},
+            "result": "17*23 = 391",
+            "error": None,
+            "approved": "auto",
+        }
+    ]
     assert [m["role"] for m in a.messages] == ["user", "assistant", "tool", "assistant"]
     assert a.runtime.seen[1][-1]["content"] == "17*23 = 391"
     assert json.loads(audit_path().read_text())["tool"] == "calculator"
@@ -84,8 +96,11 @@ def test_max_steps_ends_a_loop_of_new_calls(tmp_path: Path) -> None:
 
 def test_fallback_answers_the_turn_the_small_model_fails(tmp_path: Path) -> None:
     big = Scripted("big", [call("calculator", expression="6*7")])
-    a = Agent(Scripted("small", [Reply("", raw="<tool_call>{", malformed="<tool_call>{"), answer("42")]),
-              Toolbox(builtin_tools(tmp_path)), fallback=big)  # fmt: skip
+    a = Agent(
+        Scripted("small", [Reply("", raw="<tool_call>{", malformed="<tool_call>{"), answer("42")]),
+        Toolbox(builtin_tools(tmp_path)),
+        fallback=big,
+    )
     out = a.ask("6*7?")
     assert out.answer == "42"
     models = [m.get("model") for m in a.messages if m["role"] == "assistant"]
@@ -98,10 +113,16 @@ def test_writes_need_approval_and_stay_in_the_workspace(tmp_path: Path) -> None:
     with pytest.raises(EdgeError, match="needs approval") as e:
         a.ask("save hi")
     assert e.value.hint == "rerun with --allow-tool write_file" and not (tmp_path / "note.txt").exists()
-    b = agent(tmp_path, [call("write_file", path=str(outside), content="x"), answer("could not")],
-              approver=Approver({"write_file"}))  # fmt: skip
+    b = agent(
+        tmp_path,
+        [call("write_file", path=str(outside), content="x"), answer("could not")],
+        approver=Approver({"write_file"}),
+    )
     out = b.ask("write outside")
     assert "outside the workspace" in out.calls[0]["error"] and out.calls[0]["approved"] == "flag"
     assert not outside.exists()
     log = [json.loads(line) for line in audit_path().read_text().splitlines()]
-    assert [(x["tool"], x["approved"], x["ok"]) for x in log] == [("write_file", "denied", False), ("write_file", "flag", False)]
+    assert [(x["tool"], x["approved"], x["ok"]) for x in log] == [
+        ("write_file", "denied", False),
+        ("write_file", "flag", False),
+    ]

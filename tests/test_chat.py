@@ -42,15 +42,30 @@ def test_time_question_calls_the_time_tool_and_stdin_works(smollm2: Path, worksp
 
 
 def test_expect_tool_exits_7_when_the_tool_is_not_called(smollm2: Path, workspace: Path) -> None:
-    done = cli("chat", str(smollm2), "--prompt", "What is the capital of France?", "--expect-tool", "calculator", "--json")
+    done = cli(
+        "chat", str(smollm2), "--prompt", "What is the capital of France?", "--expect-tool", "calculator", "--json"
+    )
     assert done.returncode == 7
     doc = json.loads(done.stdout)
     assert doc["error"]["code"] == 7 and doc["tool_calls"] == [] and doc["answer"]
 
 
-def test_write_outside_the_workspace_is_refused_even_when_allowed(smollm2: Path, workspace: Path, tmp_path: Path) -> None:
-    done = cli("chat", str(smollm2), "--prompt", "Save the text hello in the file ../../etc/edgeagent-test.txt",
-               "--tool-choice", "write_file", "--allow-tool", "write_file", "--max-steps", "1", "--json")  # fmt: skip
+def test_write_outside_the_workspace_is_refused_even_when_allowed(
+    smollm2: Path, workspace: Path, tmp_path: Path
+) -> None:
+    done = cli(
+        "chat",
+        str(smollm2),
+        "--prompt",
+        "Save the text hello in the file ../../etc/edgeagent-test.txt",
+        "--tool-choice",
+        "write_file",
+        "--allow-tool",
+        "write_file",
+        "--max-steps",
+        "1",
+        "--json",
+    )
     doc = json.loads(done.stdout)
     write = doc["tool_calls"][0]
     assert write["name"] == "write_file" and write["approved"] == "flag"
@@ -63,15 +78,33 @@ def test_write_inside_without_a_terminal_needs_the_flag(smollm2: Path, workspace
     done = cli("chat", str(smollm2), "--prompt", "Write the word hello to notes.txt", "--tool-choice", "write_file")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: tool write_file") and "--allow-tool write_file" in last and "Traceback" not in done.stderr
+    assert (
+        last.startswith("error: tool write_file")
+        and "--allow-tool write_file" in last
+        and "Traceback" not in done.stderr
+    )
     assert list(workspace.iterdir()) == []
-    log = [json.loads(x) for x in (Path(os.environ["EDGEAGENT_HOME"]) / "logs" / "audit.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(x) for x in (Path(os.environ["EDGEAGENT_HOME"]) / "logs" / "audit.jsonl").read_text().splitlines()
+    ]
     assert log[-1]["tool"] == "write_file" and log[-1]["approved"] == "denied"
 
 
 def test_mcp_server_tools_are_offered_and_called(smollm2: Path, workspace: Path) -> None:
-    doc = cli_json("chat", str(smollm2), "--no-builtins", "--mcp", MCP_SERVER, "--tool-choice", "word_count",
-                   "--max-steps", "1", "--prompt", "How many words are in: the quick brown fox", code=1)  # fmt: skip
+    doc = cli_json(
+        "chat",
+        str(smollm2),
+        "--no-builtins",
+        "--mcp",
+        MCP_SERVER,
+        "--tool-choice",
+        "word_count",
+        "--max-steps",
+        "1",
+        "--prompt",
+        "How many words are in: the quick brown fox",
+        code=1,
+    )
     first = doc.get("tool_calls") or []
     assert first and first[0]["name"] == "word_count" and first[0]["result"].endswith("words")
 
@@ -88,8 +121,13 @@ def test_bad_chat_input_is_one_line(smollm2: Path, workspace: Path) -> None:
 def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, workspace: Path) -> None:
     import pexpect
 
-    child = pexpect.spawn(sys.executable, ["-m", "edgeagent_cli", "chat", str(smollm2), "--mcp", MCP_SERVER],
-                          env={**os.environ, "TERM": "dumb"}, encoding="utf-8", timeout=120)  # fmt: skip
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "edgeagent_cli", "chat", str(smollm2), "--mcp", MCP_SERVER],
+        env={**os.environ, "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=120,
+    )
     try:
         child.expect(">>> ")
         child.sendline("/tools")
@@ -118,7 +156,12 @@ def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, work
     assert (Path(os.environ["EDGEAGENT_HOME"]) / "chat_history").exists()
     saved = json.loads((workspace / "chat.json").read_text())
     assert saved["messages"][0] == {"role": "user", "content": "What is\n17*23?"}
-    assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "tool", "assistant"]  # the cancelled story is gone
+    assert [m["role"] for m in saved["messages"]] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]  # the cancelled story is gone
 
 
 def test_eval_tools_scores_bfcl_and_gates(smollm2: Path, workspace: Path) -> None:
@@ -154,8 +197,21 @@ def test_endpoint_chat_and_fallback_record_which_model_answered(smollm2: Path, s
     doc = cli_json("chat", "--endpoint", served["base_url"], "--prompt", "Say hello.", "--no-builtins")
     assert doc["answer"] and doc["model"].endswith(served["base_url"].rstrip("/"))
     # The small model gets 2 tokens, so its forced call cannot finish: the turn goes to the endpoint.
-    done = cli("chat", str(smollm2), "--prompt", "What is 2+2?", "--tool-choice", "calculator", "--max-tokens", "2",
-               "--fallback-endpoint", served["base_url"], "--max-steps", "2", "--json")  # fmt: skip
+    done = cli(
+        "chat",
+        str(smollm2),
+        "--prompt",
+        "What is 2+2?",
+        "--tool-choice",
+        "calculator",
+        "--max-tokens",
+        "2",
+        "--fallback-endpoint",
+        served["base_url"],
+        "--max-steps",
+        "2",
+        "--json",
+    )
     assert "falling back to smol@" in done.stderr
     doc = json.loads(done.stdout)
     models = [m.get("model") for m in doc["messages"] if m["role"] == "assistant"]
@@ -172,10 +228,22 @@ def test_a_template_with_a_tool_section_gets_the_tools_natively(smollm2: Path, w
     rt = LocalRuntime(smollm2, {"n_ctx": 2048}, chat_template=template)
     assert rt.native_tools
     tools = Toolbox(builtin_tools(workspace)).schemas()
-    history = [{"role": "user", "content": "What is 17*23?"},
-               {"role": "assistant", "content": None, "model": "x", "tool_calls": [
-                   {"id": "call_0", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "17*23"}'}}]},
-               {"role": "tool", "tool_call_id": "call_0", "name": "calculator", "content": "17*23 = 391"}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "What is 17*23?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "model": "x",
+            "tool_calls": [
+                {
+                    "id": "call_0",
+                    "type": "function",
+                    "function": {"name": "calculator", "arguments": '{"expression": "17*23"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_0", "name": "calculator", "content": "17*23 = 391"},
+    ]
     prompt, _ = rt._render(_native(history), tools)
     assert "# Tools" in prompt and '"name": "write_file"' in prompt
     assert '"arguments": {"expression": "17*23"}}' in prompt  # a mapping, not a JSON string in a string
@@ -193,9 +261,23 @@ def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, work
     import subprocess
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "edgeagent_cli", "chat", str(smollm2), "--no-builtins", "--max-tokens",
-                             "2000", "-p", "Tell me a long story about dragons, at least 2000 words"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgeagent_cli",
+            "chat",
+            str(smollm2),
+            "--no-builtins",
+            "--max-tokens",
+            "2000",
+            "-p",
+            "Tell me a long story about dragons, at least 2000 words",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and proc.stdout is not None and not proc.stdout.read(1):
         pass  # wait until the answer streams

@@ -21,8 +21,8 @@ def test_bash_completion_offers_subcommands_and_flags() -> None:
         pytest.skip("no bash")
     script = REPO / "completions" / SHELLS["bash"]
     probe = (
-        f"source {script}; COMP_WORDS=(edgeagent models i); COMP_CWORD=2; _edgeagent; echo \"${{COMPREPLY[@]}}\";"
-        "COMP_WORDS=(edgeagent pull x --dr); COMP_CWORD=3; _edgeagent; echo \"${COMPREPLY[@]}\""
+        f'source {script}; COMP_WORDS=(edgeagent models i); COMP_CWORD=2; _edgeagent; echo "${{COMPREPLY[@]}}";'
+        'COMP_WORDS=(edgeagent pull x --dr); COMP_CWORD=3; _edgeagent; echo "${COMPREPLY[@]}"'
     )
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "import"

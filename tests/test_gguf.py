@@ -62,9 +62,10 @@ def real_prefix(smollm2: Path) -> bytes:
     return _header_bytes(smollm2, 300_000)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), min_size=1, max_size=8),
-       st.integers(0, 300_000))  # fmt: skip
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), min_size=1, max_size=8), st.integers(0, 300_000))
 def test_fuzz_mutated_real_header(real_prefix: bytes, flips: list[tuple[int, int]], cut: int) -> None:
     data = bytearray(real_prefix[:cut])
     for pos, value in flips:

@@ -4,9 +4,11 @@ from edgeagent_cli.core.hardware import llama_build
 from edgeagent_cli.core.hardware import probe as hardware
 from tests.conftest import DATA
 
-AMX_BUILD_INFO = ("CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX_VNNI = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
-                  "AVX512 = 1 | AVX512_VBMI = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | LLAMAFILE = 1 | "
-                  "OPENMP = 1 | REPACK = 1 |")  # fmt: skip
+AMX_BUILD_INFO = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX_VNNI = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+    "AVX512 = 1 | AVX512_VBMI = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | LLAMAFILE = 1 | "
+    "OPENMP = 1 | REPACK = 1 |"
+)
 SAFE_BUILD_INFO = "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 |"
 
 
@@ -58,7 +60,9 @@ def test_amx_build_on_amx_cpu_warns_with_rebuild_command() -> None:
     build = {"installed": True, "version": "0.3.36", "system_info": AMX_BUILD_INFO, "gpu_offload": False}
     (w,) = llama_build.warnings(build, cpu["features"], [])
     assert w["id"] == "amx-build" and "SIGILL" in w["message"]
-    assert w["fix"].startswith('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"')
+    assert w["fix"].startswith(
+        'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"'
+    )
     assert "--no-cache-dir" in w["fix"] and "llama-cpp-python==0.3.36" in w["fix"]
 
 
@@ -73,8 +77,12 @@ def test_safe_build_has_no_warning_and_cpu_only_build_with_gpu_does() -> None:
 
 def test_build_with_instructions_the_cpu_lacks_warns() -> None:
     pi = hardware.parse_cpuinfo((DATA / "arm-rpi5-cpuinfo.txt").read_text())
-    build = {"installed": True, "version": "0.3.36", "gpu_offload": False,
-             "system_info": "CPU : NEON = 1 | ARM_FMA = 1 | DOTPROD = 1 | MATMUL_INT8 = 1 | SVE = 1 |"}  # fmt: skip
+    build = {
+        "installed": True,
+        "version": "0.3.36",
+        "gpu_offload": False,
+        "system_info": "CPU : NEON = 1 | ARM_FMA = 1 | DOTPROD = 1 | MATMUL_INT8 = 1 | SVE = 1 |",
+    }
     (w,) = llama_build.warnings(build, pi["features"], [])
     assert w["id"] == "missing-instructions" and "MATMUL_INT8" in w["message"] and "SVE" in w["message"]
 

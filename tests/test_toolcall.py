@@ -14,15 +14,34 @@ from edgeagent_cli.core.agent.toolcall import check_arguments, coerce, parse_cal
 SHARED_BFCL = Path(__file__).resolve().parent / "data" / "bfcl"
 
 
-@pytest.mark.parametrize(("text", "name", "args"), [
-    ('<tool_call>\n{"name": "calc", "arguments": {"expression": "1+1"}}\n</tool_call>', "calc", {"expression": "1+1"}),
-    ('{"name": "calc", "parameters": {"expression": "1+1"}}', "calc", {"expression": "1+1"}),
-    ('<|tool_call|>[{"name": "calc", "arguments": {"expression": "1+1"}}]<|/tool_call|>', "calc", {"expression": "1+1"}),
-    ("<start_function_call>call:calc{expression:<escape>1+1<escape>}<end_function_call>", "calc", {"expression": "1+1"}),
-    ('calc(expression="1+1")', "calc", {"expression": "1+1"}),
-    ('```json\n{"name": "calc", "arguments": "{\\"expression\\": \\"1+1\\"}"}\n```', "calc", {"expression": "1+1"}),
-    ('{"type": "function", "function": {"name": "calc", "arguments": {"expression": "1+1"}}}', "calc", {"expression": "1+1"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "name", "args"),
+    [
+        (
+            '<tool_call>\n{"name": "calc", "arguments": {"expression": "1+1"}}\n</tool_call>',
+            "calc",
+            {"expression": "1+1"},
+        ),
+        ('{"name": "calc", "parameters": {"expression": "1+1"}}', "calc", {"expression": "1+1"}),
+        (
+            '<|tool_call|>[{"name": "calc", "arguments": {"expression": "1+1"}}]<|/tool_call|>',
+            "calc",
+            {"expression": "1+1"},
+        ),
+        (
+            "<start_function_call>call:calc{expression:<escape>1+1<escape>}<end_function_call>",
+            "calc",
+            {"expression": "1+1"},
+        ),
+        ('calc(expression="1+1")', "calc", {"expression": "1+1"}),
+        ('```json\n{"name": "calc", "arguments": "{\\"expression\\": \\"1+1\\"}"}\n```', "calc", {"expression": "1+1"}),
+        (
+            '{"type": "function", "function": {"name": "calc", "arguments": {"expression": "1+1"}}}',
+            "calc",
+            {"expression": "1+1"},
+        ),
+    ],
+)
 def test_parser_reads_calls_leaked_into_content(text: str, name: str, args: dict) -> None:
     calls = parse_calls(text)
     assert [(c.name, c.arguments) for c in calls] == [(name, args)]
@@ -31,15 +50,23 @@ def test_parser_reads_calls_leaked_into_content(text: str, name: str, args: dict
 def test_parser_reads_parallel_calls_and_leaves_prose_alone() -> None:
     calls = parse_calls('[get_weather(city="Paris"), get_time(tz="UTC")]')
     assert [c.name for c in calls] == ["get_weather", "get_time"]
-    two = "<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>"
+    two = '<tool_call>\n{"name": "a", "arguments": {}}\n</tool_call>\n<tool_call>\n{"name": "b", "arguments": {}}\n</tool_call>'
     assert [c.name for c in parse_calls(two)] == ["a", "b"]
     for prose in ["The capital of France is Paris.", "Use print(x) to show it.", "{not json", ""]:
         assert parse_calls(prose) == []
 
 
 def test_coercion_bends_values_to_the_schema() -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "x": {"type": "number"}, "b": {"type": "boolean"},
-                                               "s": {"type": "string"}, "l": {"type": "array", "items": {"type": "integer"}}}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer"},
+            "x": {"type": "number"},
+            "b": {"type": "boolean"},
+            "s": {"type": "string"},
+            "l": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
     got = coerce({"n": "5", "x": "2.5", "b": "true", "s": 3, "l": "7"}, schema)
     assert got == {"n": 5, "x": 2.5, "b": True, "s": "3", "l": [7]}
     assert check_arguments(got, schema) == []
@@ -63,9 +90,24 @@ def test_grammar_compiles_for_every_bfcl_function_and_bounds_strings() -> None:
 
 
 def test_bfcl_types_and_dotted_names_are_mapped() -> None:
-    entry = {"id": "simple_python_1", "function": [{"name": "math.factorial", "description": "d", "parameters": {
-        "type": "dict", "properties": {"n": {"type": "float"}, "t": {"type": "tuple", "items": {"type": "integer"}},
-                                       "a": {"type": "any"}}, "required": ["n"]}}]}  # fmt: skip
+    entry = {
+        "id": "simple_python_1",
+        "function": [
+            {
+                "name": "math.factorial",
+                "description": "d",
+                "parameters": {
+                    "type": "dict",
+                    "properties": {
+                        "n": {"type": "float"},
+                        "t": {"type": "tuple", "items": {"type": "integer"}},
+                        "a": {"type": "any"},
+                    },
+                    "required": ["n"],
+                },
+            }
+        ],
+    }
     tools, names = bfcl.tools_for(entry)
     fn = tools[0]["function"]
     assert fn["name"] == "math_factorial" and names["math_factorial"] == "math.factorial"
@@ -76,10 +118,23 @@ def test_bfcl_types_and_dotted_names_are_mapped() -> None:
 
 
 def _entry(cat: str = "simple_python") -> dict:
-    return {"id": f"{cat}_0", "function": [
-        {"name": "area", "parameters": {"type": "dict", "properties": {"r": {"type": "float"}, "unit": {"type": "string"}},
-                                        "required": ["r"]}},
-        {"name": "perimeter", "parameters": {"type": "dict", "properties": {"r": {"type": "integer"}}, "required": ["r"]}}]}  # fmt: skip
+    return {
+        "id": f"{cat}_0",
+        "function": [
+            {
+                "name": "area",
+                "parameters": {
+                    "type": "dict",
+                    "properties": {"r": {"type": "float"}, "unit": {"type": "string"}},
+                    "required": ["r"],
+                },
+            },
+            {
+                "name": "perimeter",
+                "parameters": {"type": "dict", "properties": {"r": {"type": "integer"}}, "required": ["r"]},
+            },
+        ],
+    }
 
 
 def test_bfcl_checker_matches_the_ast_rules() -> None:
@@ -87,19 +142,29 @@ def test_bfcl_checker_matches_the_ast_rules() -> None:
     ok = bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 5}}], truth)
     assert ok == (True, None)  # an int for a float; "" makes unit optional
     assert bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 5, "unit": "C.M"}}], truth)[0]  # normalised
-    assert "unexpected parameter" in str(bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 5, "x": 1}}], truth)[1])
+    assert "unexpected parameter" in str(
+        bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 5, "x": 1}}], truth)[1]
+    )
     assert "wrong function" in str(bfcl.check_entry(_entry(), [{"name": "perimeter", "arguments": {"r": 5}}], truth)[1])
     assert "not one of" in str(bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 6}}], truth)[1])
-    assert "missing parameter 'unit'" in str(bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 5}}],
-                                                             [{"area": {"r": [5.0], "unit": ["cm"]}}])[1])  # fmt: skip
-    wrong_type = bfcl.check_entry(_entry(), [{"name": "perimeter", "arguments": {"r": 5.5}}], [{"perimeter": {"r": [5]}}])
+    assert "missing parameter 'unit'" in str(
+        bfcl.check_entry(_entry(), [{"name": "area", "arguments": {"r": 5}}], [{"area": {"r": [5.0], "unit": ["cm"]}}])[
+            1
+        ]
+    )
+    wrong_type = bfcl.check_entry(
+        _entry(), [{"name": "perimeter", "arguments": {"r": 5.5}}], [{"perimeter": {"r": [5]}}]
+    )
     assert "wrong type" in str(wrong_type[1])
 
 
 def test_bfcl_checker_matches_parallel_calls_in_any_order_and_irrelevance_by_silence() -> None:
     truth = [{"area": {"r": [1.0]}}, {"area": {"r": [2.0]}}, {"perimeter": {"r": [3]}}]
-    calls = [{"name": "perimeter", "arguments": {"r": 3}}, {"name": "area", "arguments": {"r": 2.0}},
-             {"name": "area", "arguments": {"r": 1}}]  # fmt: skip
+    calls = [
+        {"name": "perimeter", "arguments": {"r": 3}},
+        {"name": "area", "arguments": {"r": 2.0}},
+        {"name": "area", "arguments": {"r": 1}},
+    ]
     assert bfcl.check_entry(_entry("parallel_multiple"), calls, truth) == (True, None)
     assert not bfcl.check_entry(_entry("parallel_multiple"), calls[:2], truth)[0]
     assert bfcl.check_entry(_entry("irrelevance"), [], None) == (True, None)
@@ -117,12 +182,17 @@ def test_shared_bfcl_answers_pass_their_own_checker() -> None:
         questions = {e["id"]: e for e in bfcl.load_jsonl(SHARED_BFCL / f"BFCL_v4_{name}.json")}
         for answer in bfcl.load_jsonl(SHARED_BFCL / "possible_answer" / f"BFCL_v4_{name}.json"):
             functions = {f["name"]: f["parameters"]["properties"] for f in questions[answer["id"]]["function"]}
-            if any(k not in functions.get(fn, {}) for call in answer["ground_truth"] for fn, p in call.items() for k in p):
+            if any(
+                k not in functions.get(fn, {}) for call in answer["ground_truth"] for fn, p in call.items() for k in p
+            ):
                 quirks += 1
                 continue
             checked += 1
-            calls = [{"name": fn, "arguments": {k: v[0] for k, v in params.items() if v and v[0] != ""}}
-                     for call in answer["ground_truth"] for fn, params in call.items()]  # fmt: skip
+            calls = [
+                {"name": fn, "arguments": {k: v[0] for k, v in params.items() if v and v[0] != ""}}
+                for call in answer["ground_truth"]
+                for fn, params in call.items()
+            ]
             ok, why = bfcl.check_entry(questions[answer["id"]], calls, answer["ground_truth"])
             assert ok, (answer["id"], why, json.dumps(calls))
     assert checked >= 480 and quirks <= 20

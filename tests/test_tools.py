@@ -16,14 +16,37 @@ from edgeagent_cli.core.agent.tools.pyfile import load_tools
 from edgeagent_cli.core.errors import EdgeError
 
 
-@pytest.mark.parametrize(("expr", "value"), [("17*23", 391), ("2^10", 1024), ("(1+2)*3/4", 2.25), ("sqrt(16)", 4),
-                                             ("-3 + 2", -1), ("10 // 3", 3), ("17*23,", 391), ("2*pi", 6.283185307179586)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ("17*23", 391),
+        ("2^10", 1024),
+        ("(1+2)*3/4", 2.25),
+        ("sqrt(16)", 4),
+        ("-3 + 2", -1),
+        ("10 // 3", 3),
+        ("17*23,", 391),
+        ("2*pi", 6.283185307179586),
+    ],
+)
 def test_calculator_computes_arithmetic(expr: str, value: float) -> None:
     assert calculate(expr) == value
 
 
-@pytest.mark.parametrize("expr", ["__import__('os').system('true')", "open('/etc/passwd')", "x + 1", "'a' * 3",
-                                  "(1).__class__", "9**9**9", "factorial(100000)", "[1, 2]", "lambda: 1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "__import__('os').system('true')",
+        "open('/etc/passwd')",
+        "x + 1",
+        "'a' * 3",
+        "(1).__class__",
+        "9**9**9",
+        "factorial(100000)",
+        "[1, 2]",
+        "lambda: 1",
+    ],
+)
 def test_calculator_refuses_anything_but_arithmetic(expr: str) -> None:
     with pytest.raises(ToolError):
         calculate(expr)

@@ -65,7 +65,11 @@ def report(err: EdgeError, json_mode: bool) -> int:
         line += f" (hint: {err.hint})"
     sys.stderr.write(line + "\n")
     if json_mode:
-        data = err.data.to_dict() if isinstance(err.data, Result) else {"schema_version": SCHEMA_VERSION, **(err.data or {})}
+        data = (
+            err.data.to_dict()
+            if isinstance(err.data, Result)
+            else {"schema_version": SCHEMA_VERSION, **(err.data or {})}
+        )
         data["error"] = {"code": int(err.code), "message": err.message, "hint": err.hint}
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     return int(err.code)

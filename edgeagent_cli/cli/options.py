@@ -38,5 +38,6 @@ GrammarOpt = Annotated[
     bool, typer.Option("--grammar/--no-grammar", help="Constrain tool calls with a grammar (in-process).")
 ]
 RouterOpt = Annotated[
-    bool, typer.Option("--router/--no-router", help="Choose the tool by scoring (small models without a tool template).")
+    bool,
+    typer.Option("--router/--no-router", help="Choose the tool by scoring (small models without a tool template)."),
 ]

@@ -140,7 +140,9 @@ def to_csv(table: Table) -> str:
 
 
 def to_markdown(table: Table) -> str:
-    numeric = [all(isinstance(r[i], int | float) for r in table.rows) and bool(table.rows) for i in range(len(table.columns))]
+    numeric = [
+        all(isinstance(r[i], int | float) for r in table.rows) and bool(table.rows) for i in range(len(table.columns))
+    ]
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"

@@ -119,14 +119,16 @@ def _bar(value: float, top: float, width: int = 24) -> str:
 def _render(out: Output, result: BenchResult) -> None:
     if result.results:
         top = max(r["avg_ts"] for r in result.results)
-        rows = [
-            (r["model"], r["test"], r["n_threads"], f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}", _bar(r["avg_ts"], top))
-            for r in result.results
-        ]
+        rows = []
+        for r in result.results:
+            figure = f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}"
+            rows.append((r["model"], r["test"], r["n_threads"], figure, _bar(r["avg_ts"], top)))
         out.table(["model", "test", "threads", "t/s", ""], rows)
     for name, lat in result.latency.items():
-        out.line(f"{name}: TTFT {lat['ttft_ms']['mean']:.1f} ms, E2E {lat['e2e_ms']['mean']:.1f} ms "
-                 f"({lat['output_tokens']} tokens)")  # fmt: skip
+        out.line(
+            f"{name}: TTFT {lat['ttft_ms']['mean']:.1f} ms, E2E {lat['e2e_ms']['mean']:.1f} ms "
+            f"({lat['output_tokens']} tokens)"
+        )
     for name, mem in result.memory.items():
         if "load_seconds" in mem:
             out.line(f"{name}: load {mem['load_seconds']:.2f} s, peak RSS {human_bytes(mem.get('peak_rss_bytes'))}")
@@ -135,10 +137,12 @@ def _render(out: Output, result: BenchResult) -> None:
         figures = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
         served_rows = [[k, *(f"{served[k][s]:.1f}" for s in ("mean", "p50", "p90", "p99"))] for k in figures]
         out.table(["ms", "mean", "p50", "p90", "p99"], served_rows, title=f"{result.endpoint} x{served['concurrency']}")
-        out.line(f"{served['request_throughput']:.2f} req/s, {served['output_throughput']:.1f} tok/s, "
-                 f"{served['errors']} errors of {served['requests']}")  # fmt: skip
-    for r in result.regressions:
-        out.line(f"REGRESSION {r}")
+        out.line(
+            f"{served['request_throughput']:.2f} req/s, {served['output_throughput']:.1f} tok/s, "
+            f"{served['errors']} errors of {served['requests']}"
+        )
+    for regression in result.regressions:
+        out.line(f"REGRESSION {regression}")
 
 
 def _render_history(out: Output, history: BenchHistory) -> None:

@@ -29,7 +29,9 @@ PromptOpt = Annotated[
     str | None, typer.Option("--prompt", "-p", help="One-shot: ask this and exit (else stdin, else the REPL).")
 ]
 ToolsOpt = Annotated[list[Path] | None, typer.Option("--tools", help="Python file whose typed functions become tools.")]
-McpOpt = Annotated[list[str] | None, typer.Option("--mcp", help='MCP server over stdio, e.g. --mcp "python server.py".')]
+McpOpt = Annotated[
+    list[str] | None, typer.Option("--mcp", help='MCP server over stdio, e.g. --mcp "python server.py".')
+]
 BuiltinsOpt = Annotated[bool, typer.Option("--builtins/--no-builtins", help="Offer the built-in tools.")]
 AllowOpt = Annotated[
     list[str] | None, typer.Option("--allow-tool", help="Approve a tool that writes or reaches out (or 'all').")
@@ -143,8 +145,13 @@ def _one_shot(out: Output, session: Any, question: str, expect_tool: str | None)
         out.stream(piece)
 
     try:
-        doc = ask_once(session, question, expect_tool, None if out.json_mode else on_text,
-                       lambda kind, data: out.info(event_text(kind, data)))  # fmt: skip
+        doc = ask_once(
+            session,
+            question,
+            expect_tool,
+            None if out.json_mode else on_text,
+            lambda kind, data: out.info(event_text(kind, data)),
+        )
     finally:
         if shown:
             out.stream("\n")

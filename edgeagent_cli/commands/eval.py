@@ -82,8 +82,9 @@ def tools(
     runtime = open_runtime(cfg, resolved, out.info)
     described = {"grammar": grammar, "router": router, "tool_choice": tool_choice, **resolved.to_dict()}
     try:
-        result = bfcl.evaluate(runtime, entries, truth, tool_choice, described,
-                               lambda n, row: out.info(_progress(n, len(entries), row)))  # fmt: skip
+        result = bfcl.evaluate(
+            runtime, entries, truth, tool_choice, described, lambda n, row: out.info(_progress(n, len(entries), row))
+        )
     except Interrupted as stop:
         partial = stop.partial
         out.warn(stop.note)
@@ -92,8 +93,11 @@ def tools(
     finally:
         runtime.close()
     if min_accuracy is not None and (result.accuracy or 0) < min_accuracy:
-        raise EdgeError(f"accuracy {result.accuracy or 0:.1%} is below --min-accuracy {min_accuracy:.1%}",
-                        code=ExitCode.GATE, data=result)  # fmt: skip
+        raise EdgeError(
+            f"accuracy {result.accuracy or 0:.1%} is below --min-accuracy {min_accuracy:.1%}",
+            code=ExitCode.GATE,
+            data=result,
+        )
     out.emit(result, lambda o: _render(o, result))
 
 
@@ -113,8 +117,12 @@ def _render(out: Output, result: Any) -> None:
         return "-" if x is None else f"{x:.1%}"
 
     doc = result.fields()
-    rows = [(c, v["entries"], pct(v["accuracy"]), pct(v["call_rate"]), pct(v["well_formed"]))
-            for c, v in doc["by_category"].items()]  # fmt: skip
+    rows = [
+        (c, v["entries"], pct(v["accuracy"]), pct(v["call_rate"]), pct(v["well_formed"]))
+        for c, v in doc["by_category"].items()
+    ]
     out.table(["category", "entries", "accuracy", "called", "well-formed"], rows, title=f"BFCL: {doc['model']}")
-    out.line(f"accuracy {pct(doc['accuracy'])}, well-formed calls {pct(doc['well_formed'])}, "
-             f"{doc['seconds_per_entry'] or 0:.2f} s per entry")  # fmt: skip
+    out.line(
+        f"accuracy {pct(doc['accuracy'])}, well-formed calls {pct(doc['well_formed'])}, "
+        f"{doc['seconds_per_entry'] or 0:.2f} s per entry"
+    )

@@ -53,9 +53,17 @@ def pull(
     warning = models_pull.gated_warning(model)
     if warning:
         out.warn(warning)
-    result = models_pull.pull(model, resolved, quant=quant, source=source, dry_run=dry_run, offline=offline,
-                              progress=out.progress_enabled(), on_plan=None if json_ else lambda r: _render_plan(out, r),
-                              on_event=out.info)  # fmt: skip
+    result = models_pull.pull(
+        model,
+        resolved,
+        quant=quant,
+        source=source,
+        dry_run=dry_run,
+        offline=offline,
+        progress=out.progress_enabled(),
+        on_plan=None if json_ else lambda r: _render_plan(out, r),
+        on_event=out.info,
+    )
     out.emit(result, lambda o: _render(o, result, dry_run))
 
 
@@ -78,10 +86,17 @@ def _render_plan(out: Output, result: Any) -> None:
     title = f"{facts.get('display_name') or doc['repo']} at context {doc['context']}, "
     title += f"budget {human_bytes(doc['budget_bytes'])} ({doc['budget_source']})"
     rows = [
-        ("→" if r["file"] == chosen else "", r["quant"], r["file"], human_bytes(r["size_bytes"]),
-         human_bytes(r["kv_bytes"]), human_bytes(r["total_bytes"]), r["verdict"])
+        (
+            "→" if r["file"] == chosen else "",
+            r["quant"],
+            r["file"],
+            human_bytes(r["size_bytes"]),
+            human_bytes(r["kv_bytes"]),
+            human_bytes(r["total_bytes"]),
+            r["verdict"],
+        )
         for r in doc["variants"]
-    ]  # fmt: skip
+    ]
     out.table(["", "quant", "file", "weights", "KV cache", "total", "verdict"], rows, title=title)
     out.line(doc["reason"])
     if doc.get("max_context"):

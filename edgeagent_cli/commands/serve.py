@@ -65,8 +65,10 @@ def start(
 
     resolved = settings(out, verbose, profile, deployment, context=ctx, threads=threads, gpu_layers=gpu_layers)
     if int(resolved["parallel"]) > 1:
-        out.warn(f"parallel={resolved['parallel']} ({resolved.source('parallel')}) is not applied: llama-cpp-python's "
-                 "server answers one request at a time (--engine vllm serves in parallel)")  # fmt: skip
+        out.warn(
+            f"parallel={resolved['parallel']} ({resolved.source('parallel')}) is not applied: llama-cpp-python's "
+            "server answers one request at a time (--engine vllm serves in parallel)"
+        )
     path, rec = resolve_model(model)
     st = manager.start(rec.name if rec else path.stem, path, host, port, api_key, resolved)
     word = "already running" if st.already_running else "serving"
@@ -85,7 +87,9 @@ def _exec_vllm(model: str, deployment: str, host: str, port: int | None, api_key
     dep = profiles.get(deployment, "deployment")
     cmd = vllm_command(model, dep.data, host, port or 8000, api_key)
     if shutil.which("vllm") is None:
-        raise EdgeError("vllm is not installed on this machine", f"run on a GPU server: {shlex.join(cmd)}", ExitCode.NOT_FOUND)
+        raise EdgeError(
+            "vllm is not installed on this machine", f"run on a GPU server: {shlex.join(cmd)}", ExitCode.NOT_FOUND
+        )
     if dep.get("api_key_required") and not api_key:
         raise EdgeError(f"deployment profile {dep.name} requires an API key", "pass --api-key", ExitCode.USAGE)
     os.execvp(cmd[0], cmd)
@@ -111,10 +115,16 @@ def status(json_: JsonOpt = False) -> None:
             o.line("no servers running")
             return
         rows = [
-            (s["model"], s["base_url"], s["pid"], "yes" if s["healthy"] else "no", f"{s['uptime_s']:.0f} s",
-             human_bytes(s["rss_bytes"]))
+            (
+                s["model"],
+                s["base_url"],
+                s["pid"],
+                "yes" if s["healthy"] else "no",
+                f"{s['uptime_s']:.0f} s",
+                human_bytes(s["rss_bytes"]),
+            )
             for s in listing.servers
-        ]  # fmt: skip
+        ]
         o.table(["model", "base URL", "pid", "healthy", "uptime", "RSS"], rows)
 
     out.emit(listing, human)

@@ -17,8 +17,25 @@ from edgeagent_cli.core.results import Result, Table
 from edgeagent_cli.core.util.yaml_loader import DataFileError, Field, check, load
 
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
-QUANTS = ("Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "Q5_0", "Q5_1",
-          "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "BF16", "F16", "F32")  # fmt: skip
+QUANTS = (
+    "Q2_K",
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q3_K_L",
+    "Q4_0",
+    "Q4_1",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_0",
+    "Q5_1",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "Q8_0",
+    "BF16",
+    "F16",
+    "F32",
+)
 
 COMMON = {
     "name": Field((str,), required=True),
@@ -108,8 +125,9 @@ def get(name_or_path: str, kind: str | None = None) -> Profile:
             raise EdgeError(f"no profile named {name_or_path!r}", f"known profiles: {names}", ExitCode.NOT_FOUND)
         profile = matches[0]
     if kind and profile.kind != kind:
-        raise EdgeError(f"profile {profile.name!r} is a {profile.kind} profile, not a {kind} profile",
-                        code=ExitCode.USAGE)  # fmt: skip
+        raise EdgeError(
+            f"profile {profile.name!r} is a {profile.kind} profile, not a {kind} profile", code=ExitCode.USAGE
+        )
     return profile
 
 
@@ -147,8 +165,10 @@ class ProfileListing(Result):
     profiles: list[ProfileEntry]
 
     def table(self) -> Table:
-        return Table(["name", "kind", "shipped", "description"], [[p.name, p.kind, p.shipped, p.description]
-                                                                  for p in self.profiles])  # fmt: skip
+        return Table(
+            ["name", "kind", "shipped", "description"],
+            [[p.name, p.kind, p.shipped, p.description] for p in self.profiles],
+        )
 
 
 @dataclass
@@ -160,8 +180,9 @@ class ProfileShown(Result):
 
 
 def listing() -> ProfileListing:
-    return ProfileListing([ProfileEntry(p.name, p.kind, str(p.path), p.shipped, p.get("description"))
-                           for p in all_profiles()])  # fmt: skip
+    return ProfileListing(
+        [ProfileEntry(p.name, p.kind, str(p.path), p.shipped, p.get("description")) for p in all_profiles()]
+    )
 
 
 def show(name_or_path: str) -> ProfileShown:

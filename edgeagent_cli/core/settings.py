@@ -16,11 +16,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeagent_cli.core.errors import EdgeError, ExitCode
-from edgeagent_cli.core.hardware.detect import Machine, memory_budget
+from edgeagent_cli.core.hardware.machine import Machine, memory_budget
 from edgeagent_cli.core.profiles import KV_TYPES, Profile
 
-UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
-         "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}  # fmt: skip
+UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
 
 
 def parse_size(text: str) -> int:
@@ -176,7 +190,7 @@ def resolve(
 ) -> Settings:
     """Every setting in SPECS, from the flags given (None: not given) down to the defaults."""
     from edgeagent_cli.core import profiles
-    from edgeagent_cli.core.hardware.detect import probe_machine
+    from edgeagent_cli.core.hardware.machine import probe_machine
 
     flags = dict(flags or {})
     unknown = set(flags) - SPECS.keys()

@@ -20,8 +20,17 @@ from edgeagent_cli.core.agent.toolcall import check_arguments, coerce
 from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 from edgeagent_cli.core.results import Result, Table
 
-_TYPES = {"dict": "object", "float": "number", "tuple": "array", "integer": "integer", "string": "string",
-          "boolean": "boolean", "array": "array", "object": "object", "number": "number"}  # fmt: skip
+_TYPES = {
+    "dict": "object",
+    "float": "number",
+    "tuple": "array",
+    "integer": "integer",
+    "string": "string",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+    "number": "number",
+}
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -76,8 +85,12 @@ def tools_for(entry: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, st
         params.setdefault("required", list((fn.get("parameters") or {}).get("required") or []))
         wire = wire_name(fn["name"])
         names[wire] = fn["name"]
-        tools.append({"type": "function", "function": {"name": wire, "description": fn.get("description", ""),
-                                                       "parameters": params}})  # fmt: skip
+        tools.append(
+            {
+                "type": "function",
+                "function": {"name": wire, "description": fn.get("description", ""), "parameters": params},
+            }
+        )
     return tools, names
 
 
@@ -155,7 +168,9 @@ def check_call(call: dict[str, Any], function: dict[str, Any], answer: dict[str,
     return None
 
 
-def check_entry(entry: dict[str, Any], calls: list[dict[str, Any]], truth: list[dict[str, Any]] | None) -> tuple[bool, str | None]:
+def check_entry(
+    entry: dict[str, Any], calls: list[dict[str, Any]], truth: list[dict[str, Any]] | None
+) -> tuple[bool, str | None]:
     """(correct, reason) for an entry's decoded calls, BFCL style: parallel calls match in any order."""
     if category(entry["id"]).startswith("irrelevance"):
         return (not calls, None if not calls else "a function was called for an irrelevant question")
@@ -166,7 +181,7 @@ def check_entry(entry: dict[str, Any], calls: list[dict[str, Any]], truth: list[
     functions = {f["name"]: f for f in entry.get("function") or []}
     unmatched = list(range(len(calls)))
     for expected in truth:
-        (name, answer), = expected.items()
+        ((name, answer),) = expected.items()
         reason = f"no call matches {name}"
         for i in unmatched:
             if calls[i]["name"] != name:
@@ -183,7 +198,9 @@ def check_entry(entry: dict[str, Any], calls: list[dict[str, Any]], truth: list[
 
 
 # --- running ----------------------------------------------------------------------------------------------
-def run_entry(runtime: Any, entry: dict[str, Any], truth: list[dict[str, Any]] | None, tool_choice: str) -> dict[str, Any]:
+def run_entry(
+    runtime: Any, entry: dict[str, Any], truth: list[dict[str, Any]] | None, tool_choice: str
+) -> dict[str, Any]:
     tools, names = tools_for(entry)
     reply = runtime.turn(question_messages(entry), tools, tool_choice)
     schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
@@ -201,10 +218,18 @@ def run_entry(runtime: Any, entry: dict[str, Any], truth: list[dict[str, Any]] |
         problems.append(f"did not parse: {reply.malformed.strip()[:120]!r}")
     attempted = bool(reply.calls) or reply.malformed is not None
     correct, reason = check_entry(entry, calls, truth)
-    return {"id": entry["id"], "category": category(entry["id"]), "calls": calls, "attempted": attempted,
-            "valid": attempted and not problems, "correct": correct, "error": reason or ("; ".join(problems) or None),
-            "answer": reply.content[:200] if not attempted else None, "route": reply.route,
-            "seconds": round(reply.model_seconds, 3)}  # fmt: skip
+    return {
+        "id": entry["id"],
+        "category": category(entry["id"]),
+        "calls": calls,
+        "attempted": attempted,
+        "valid": attempted and not problems,
+        "correct": correct,
+        "error": reason or ("; ".join(problems) or None),
+        "answer": reply.content[:200] if not attempted else None,
+        "route": reply.route,
+        "seconds": round(reply.model_seconds, 3),
+    }
 
 
 @dataclass
@@ -234,13 +259,22 @@ def load(questions: Path, answers: Path | None, limit: int | None) -> tuple[list
     truth = {a["id"]: a["ground_truth"] for a in load_jsonl(answers)} if answers else {}
     missing = [e["id"] for e in entries if not category(e["id"]).startswith("irrelevance") and e["id"] not in truth]
     if missing:
-        raise EdgeError(f"no possible answer for {missing[0]} ({len(missing)} entries)",
-                        "pass the matching --answers file", ExitCode.USAGE)  # fmt: skip
+        raise EdgeError(
+            f"no possible answer for {missing[0]} ({len(missing)} entries)",
+            "pass the matching --answers file",
+            ExitCode.USAGE,
+        )
     return entries, truth
 
 
-def evaluate(runtime: Any, entries: list[dict[str, Any]], truth: dict[str, Any], tool_choice: str,
-             settings: dict[str, Any], on_row: Callable[[int, dict[str, Any]], None] | None = None) -> EvalResult:  # fmt: skip
+def evaluate(
+    runtime: Any,
+    entries: list[dict[str, Any]],
+    truth: dict[str, Any],
+    tool_choice: str,
+    settings: dict[str, Any],
+    on_row: Callable[[int, dict[str, Any]], None] | None = None,
+) -> EvalResult:
     """Run every entry; Ctrl-C raises Interrupted with the figures of the entries done."""
     result = EvalResult(runtime.name, settings, [])
     try:
@@ -262,12 +296,19 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for cat in sorted({r["category"] for r in rows}):
         sub = [r for r in rows if r["category"] == cat]
         tried = [r for r in sub if r["attempted"]]
-        by[cat] = {"entries": len(sub), "correct": sum(r["correct"] for r in sub),
-                   "accuracy": share(sum(r["correct"] for r in sub), len(sub)),
-                   "call_rate": share(len(tried), len(sub)),
-                   "well_formed": share(sum(r["valid"] for r in tried), len(tried))}  # fmt: skip
-    tried = [r for r in rows if r["attempted"]]
-    return {"entries": len(rows), "accuracy": share(sum(r["correct"] for r in rows), len(rows)),
+        by[cat] = {
+            "entries": len(sub),
+            "correct": sum(r["correct"] for r in sub),
+            "accuracy": share(sum(r["correct"] for r in sub), len(sub)),
+            "call_rate": share(len(tried), len(sub)),
             "well_formed": share(sum(r["valid"] for r in tried), len(tried)),
-            "call_rate": share(len(tried), len(rows)), "by_category": by,
-            "seconds_per_entry": share(sum(r["seconds"] for r in rows), len(rows))}  # fmt: skip
+        }
+    tried = [r for r in rows if r["attempted"]]
+    return {
+        "entries": len(rows),
+        "accuracy": share(sum(r["correct"] for r in rows), len(rows)),
+        "well_formed": share(sum(r["valid"] for r in tried), len(tried)),
+        "call_rate": share(len(tried), len(rows)),
+        "by_category": by,
+        "seconds_per_entry": share(sum(r["seconds"] for r in rows), len(rows)),
+    }

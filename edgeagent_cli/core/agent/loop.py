@@ -45,9 +45,17 @@ class Outcome:
 
 
 class Agent:
-    def __init__(self, runtime: Runtime, toolbox: Toolbox, approver: Approver | None = None, *,
-                 fallback: Runtime | None = None, max_steps: int = 6, tool_choice: str = "auto",
-                 system: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        runtime: Runtime,
+        toolbox: Toolbox,
+        approver: Approver | None = None,
+        *,
+        fallback: Runtime | None = None,
+        max_steps: int = 6,
+        tool_choice: str = "auto",
+        system: str | None = None,
+    ) -> None:
         self.runtime = runtime
         self.toolbox = toolbox
         self.approver = approver or Approver()
@@ -103,8 +111,14 @@ class Agent:
         return out
 
     # --- one model turn -------------------------------------------------------------------------------
-    def _turn(self, schemas: list[dict[str, Any]], choice: str, on_text: OnText | None, out: Outcome,
-              runtime: Runtime | None = None) -> Reply:  # fmt: skip
+    def _turn(
+        self,
+        schemas: list[dict[str, Any]],
+        choice: str,
+        on_text: OnText | None,
+        out: Outcome,
+        runtime: Runtime | None = None,
+    ) -> Reply:
         runtime = runtime or self.runtime
         reply = runtime.turn(self.messages, schemas, choice, on_text)
         reply.model = reply.model or runtime.name
@@ -147,8 +161,14 @@ class Agent:
         reply.calls = list(unique.values())
         for n, call in enumerate(reply.calls):
             call.id = call.id or f"call_{len(out.calls) + n}"
-        self.messages.append({"role": "assistant", "content": reply.content or None, "model": reply.model,
-                              "tool_calls": [c.as_openai() for c in reply.calls]})  # fmt: skip
+        self.messages.append(
+            {
+                "role": "assistant",
+                "content": reply.content or None,
+                "model": reply.model,
+                "tool_calls": [c.as_openai() for c in reply.calls],
+            }
+        )
         for call in reply.calls:
             seen.add(_key(call))
             tool = self.toolbox.get(call.name)
@@ -183,8 +203,14 @@ class Agent:
         finally:
             seconds = time.perf_counter() - t0
             audit(tool.name, tool.source, call.arguments, approved, result, error, seconds)
-        return {"name": tool.name, "arguments": call.arguments, "result": result, "error": error,
-                "approved": approved, "seconds": seconds}  # fmt: skip
+        return {
+            "name": tool.name,
+            "arguments": call.arguments,
+            "result": result,
+            "error": error,
+            "approved": approved,
+            "seconds": seconds,
+        }
 
 
 def _key(call: ToolCall) -> str:

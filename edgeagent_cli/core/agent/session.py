@@ -127,8 +127,9 @@ def build_toolbox(builtins: bool, files: list[Path], mcp: list[str], workspace: 
     return box
 
 
-def open_session(cfg: ChatConfig, settings: Settings, ask: Ask | None = None,
-                 on_info: Callable[[str], None] | None = None) -> Session:  # fmt: skip
+def open_session(
+    cfg: ChatConfig, settings: Settings, ask: Ask | None = None, on_info: Callable[[str], None] | None = None
+) -> Session:
     """Tools first (a bad --tool-choice fails before a model loads), then the runtime and the fallback."""
     from edgeagent_cli.core.agent.runtime.open import open_runtime
     from edgeagent_cli.core.agent.tools.policy import Approver
@@ -137,27 +138,39 @@ def open_session(cfg: ChatConfig, settings: Settings, ask: Ask | None = None,
     try:
         names = toolbox.names()
         if cfg.tool_choice not in {"auto", "required", "none", *names}:
-            raise EdgeError(f"--tool-choice {cfg.tool_choice!r} is not auto, required, none or a tool",
-                            f"tools: {', '.join(names) or 'none'}", ExitCode.USAGE)  # fmt: skip
+            raise EdgeError(
+                f"--tool-choice {cfg.tool_choice!r} is not auto, required, none or a tool",
+                f"tools: {', '.join(names) or 'none'}",
+                ExitCode.USAGE,
+            )
         t0 = time.perf_counter()
         runtime = open_runtime(cfg.runtime, settings, on_info)
         fallback = None
         if cfg.fallback_endpoint:
             from edgeagent_cli.core.agent.runtime.endpoint import EndpointRuntime
 
-            fallback = EndpointRuntime(cfg.fallback_endpoint, cfg.runtime.api_key, cfg.fallback_model,
-                                       max_tokens=cfg.runtime.max_tokens)  # fmt: skip
+            fallback = EndpointRuntime(
+                cfg.fallback_endpoint, cfg.runtime.api_key, cfg.fallback_model, max_tokens=cfg.runtime.max_tokens
+            )
         load = time.perf_counter() - t0
     except BaseException:
         toolbox.close()
         raise
-    agent = Agent(runtime, toolbox, Approver(set(cfg.allow), ask), fallback=fallback, max_steps=cfg.max_steps,
-                  tool_choice=cfg.tool_choice, system=cfg.system)  # fmt: skip
+    agent = Agent(
+        runtime,
+        toolbox,
+        Approver(set(cfg.allow), ask),
+        fallback=fallback,
+        max_steps=cfg.max_steps,
+        tool_choice=cfg.tool_choice,
+        system=cfg.system,
+    )
     return Session(agent, toolbox, load, settings)
 
 
-def ask_once(session: Session, question: str, expect_tool: str | None, on_text: OnText | None,
-             on_event: OnEvent) -> Transcript:  # fmt: skip
+def ask_once(
+    session: Session, question: str, expect_tool: str | None, on_text: OnText | None, on_event: OnEvent
+) -> Transcript:
     """One question for scripts: the transcript, or an EdgeError that carries it (exit 7 when
     `expect_tool` was not called, exit 1 when there is no answer, the approval error as raised)."""
     try:
@@ -168,8 +181,11 @@ def ask_once(session: Session, question: str, expect_tool: str | None, on_text: 
     doc = session.transcript(outcome)
     called = {c["name"] for c in outcome.calls}
     if expect_tool and expect_tool not in called:
-        raise EdgeError(f"the model did not call {expect_tool} (called: {', '.join(sorted(called)) or 'nothing'})",
-                        code=ExitCode.GATE, data=doc)  # fmt: skip
+        raise EdgeError(
+            f"the model did not call {expect_tool} (called: {', '.join(sorted(called)) or 'nothing'})",
+            code=ExitCode.GATE,
+            data=doc,
+        )
     if outcome.failed:
         raise EdgeError(outcome.failed, "try --max-steps, --tool-choice, or a --fallback-endpoint", data=doc)
     return doc

@@ -25,8 +25,14 @@ PROMPTS = [
 
 
 async def _one(client: Any, url: str, model: str, prompt: str, max_tokens: int) -> dict[str, Any]:
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     sent = time.perf_counter()
     chunks: list[float] = []
     usage_tokens = None
@@ -50,11 +56,18 @@ async def _one(client: Any, url: str, model: str, prompt: str, max_tokens: int) 
         raise RuntimeError("no content streamed")
     tokens = usage_tokens or len(chunks)
     ttft, e2e = chunks[0] - sent, chunks[-1] - sent
-    return {"ttft": ttft, "e2e": e2e, "itl": [b - a for a, b in zip(chunks, chunks[1:], strict=False)], "tokens": tokens,
-            "tpot": (e2e - ttft) / (tokens - 1) if tokens > 1 else None}  # fmt: skip
+    return {
+        "ttft": ttft,
+        "e2e": e2e,
+        "itl": [b - a for a, b in zip(chunks, chunks[1:], strict=False)],
+        "tokens": tokens,
+        "tpot": (e2e - ttft) / (tokens - 1) if tokens > 1 else None,
+    }
 
 
-async def _run(base_url: str, api_key: str | None, model: str, concurrency: int, requests: int, max_tokens: int) -> dict[str, Any]:
+async def _run(
+    base_url: str, api_key: str | None, model: str, concurrency: int, requests: int, max_tokens: int
+) -> dict[str, Any]:
     import httpx
 
     headers = bearer(api_key)
@@ -66,7 +79,9 @@ async def _run(base_url: str, api_key: str | None, model: str, concurrency: int,
         async def task(i: int) -> None:
             async with sem:
                 try:
-                    results.append(await _one(client, f"{base_url}/chat/completions", model, PROMPTS[i % len(PROMPTS)], max_tokens))
+                    results.append(
+                        await _one(client, f"{base_url}/chat/completions", model, PROMPTS[i % len(PROMPTS)], max_tokens)
+                    )
                 except (httpx.HTTPError, RuntimeError, ValueError) as e:
                     errors.append(f"{type(e).__name__}: {e}")
 
@@ -76,8 +91,12 @@ async def _run(base_url: str, api_key: str | None, model: str, concurrency: int,
     ms = 1000.0
     out_tokens = sum(r["tokens"] for r in results)
     return {
-        "concurrency": concurrency, "requests": requests, "completed": len(results), "errors": len(errors),
-        "error_samples": errors[:5], "duration_s": duration,
+        "concurrency": concurrency,
+        "requests": requests,
+        "completed": len(results),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "duration_s": duration,
         "ttft_ms": percentiles([r["ttft"] * ms for r in results]),
         "itl_ms": percentiles([x * ms for r in results for x in r["itl"]]),
         "tpot_ms": percentiles([r["tpot"] * ms for r in results if r["tpot"] is not None]),
@@ -85,10 +104,12 @@ async def _run(base_url: str, api_key: str | None, model: str, concurrency: int,
         "request_throughput": len(results) / duration if duration else 0.0,
         "output_throughput": out_tokens / duration if duration else 0.0,
         "output_tokens": out_tokens,
-    }  # fmt: skip
+    }
 
 
-def run(base_url: str, api_key: str | None, model: str | None, concurrency: int, requests: int, max_tokens: int) -> BenchResult:
+def run(
+    base_url: str, api_key: str | None, model: str | None, concurrency: int, requests: int, max_tokens: int
+) -> BenchResult:
     base_url = base_v1(base_url)
     model = model or model_id(base_url, api_key)
     served = asyncio.run(_run(base_url, api_key, model, concurrency, requests, max_tokens))

@@ -11,7 +11,9 @@ from edgeagent_cli.core.util.stats import percentiles
 PROMPT = [{"role": "user", "content": "Explain in two sentences why the sky is blue."}]
 
 
-def chat_latency(path: Path, threads: int, n_gpu_layers: int = 0, reps: int = 3, max_tokens: int = 48) -> dict[str, Any]:
+def chat_latency(
+    path: Path, threads: int, n_gpu_layers: int = 0, reps: int = 3, max_tokens: int = 48
+) -> dict[str, Any]:
     import llama_cpp
 
     llm = llama_cpp.Llama(str(path), n_ctx=1024, n_threads=threads, n_gpu_layers=n_gpu_layers, verbose=False)

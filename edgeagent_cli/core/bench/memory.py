@@ -49,8 +49,13 @@ def record_truth(rec: ModelRecord, path: Path, threads: int, ctx: int = 2048) ->
 
 
 def measure(path: Path, ctx: int, threads: int = 2) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "edgeagent_cli.core.bench.memory", str(path), str(ctx), str(threads)],
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "edgeagent_cli.core.bench.memory", str(path), str(ctx), str(threads)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"memory probe failed: {done.stderr.strip()[-300:]}")
     return json.loads(done.stdout)

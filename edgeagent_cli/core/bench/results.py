@@ -11,7 +11,7 @@ from typing import Any
 
 from edgeagent_cli.core import paths
 from edgeagent_cli.core.errors import EdgeError, ExitCode
-from edgeagent_cli.core.hardware.detect import Machine
+from edgeagent_cli.core.hardware.machine import Machine
 from edgeagent_cli.core.results import Result, Table
 
 HIGHER_IS_BETTER = ("avg_ts",)
@@ -78,7 +78,9 @@ def regressions(results: list[dict[str, Any]], baseline: dict[str, Any], max_pct
         if b and b.get("avg_ts"):
             drop = (b["avg_ts"] - r["avg_ts"]) / b["avg_ts"] * 100
             if drop > max_pct:
-                found.append(f"{r['test']} t={r['n_threads']} {r['avg_ts']:.1f} t/s vs baseline {b['avg_ts']:.1f} (-{drop:.1f}%)")
+                found.append(
+                    f"{r['test']} t={r['n_threads']} {r['avg_ts']:.1f} t/s vs baseline {b['avg_ts']:.1f} (-{drop:.1f}%)"
+                )
     return found
 
 
@@ -114,5 +116,3 @@ def read_history() -> BenchHistory:
         except ValueError:
             continue  # a torn last line from a killed run
     return BenchHistory(out)
-
-

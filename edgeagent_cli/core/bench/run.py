@@ -44,19 +44,31 @@ def run_local(models: list[str] | None, plan: Plan, settings: Settings, on_info:
     build = llama_build.probe()
     result = BenchResult(
         hardware=bench_results.fingerprint(settings.machine),
-        build={"llama_cpp_python": build.get("version"), "system_info": build.get("system_info"),
-               "gpu_offload": build.get("gpu_offload")},
+        build={
+            "llama_cpp_python": build.get("version"),
+            "system_info": build.get("system_info"),
+            "gpu_offload": build.get("gpu_offload"),
+        },
         settings=settings.to_dict(),
-    )  # fmt: skip
+    )
     ngl, batch, flash = int(settings["gpu_layers"]), int(settings["batch"]), settings["flash_attn"]
     try:
         for path, rec in targets:
             name = rec.name if rec else path.name
-            on_info(f"benchmarking {name} ({path.stat().st_size / 2**20:.2f} MiB), threads {plan.threads}, {plan.reps} reps")
+            on_info(
+                f"benchmarking {name} ({path.stat().st_size / 2**20:.2f} MiB), threads {plan.threads}, {plan.reps} reps"
+            )
             rows, load_s = throughput.throughput(
-                path, plan.threads, plan.prompts, plan.gens, plan.reps, ngl, flash_attn=flash, n_batch=batch,
+                path,
+                plan.threads,
+                plan.prompts,
+                plan.gens,
+                plan.reps,
+                ngl,
+                flash_attn=flash,
+                n_batch=batch,
                 on_sample=lambda t, ns: on_info(f"  {t}: {ns / 1e6:.1f} ms"),
-            )  # fmt: skip
+            )
             result.results += [{**r, "model": name} for r in rows]
             result.memory[name] = {"load_seconds": load_s}
             if plan.latency:
@@ -73,8 +85,9 @@ def run_local(models: list[str] | None, plan: Plan, settings: Settings, on_info:
     return result
 
 
-def run_endpoint(url: str, api_key: str | None, model: str | None, concurrency: int, requests: int,
-                 max_tokens: int) -> BenchResult:  # fmt: skip
+def run_endpoint(
+    url: str, api_key: str | None, model: str | None, concurrency: int, requests: int, max_tokens: int
+) -> BenchResult:
     from edgeagent_cli.core.bench import endpoint
 
     return endpoint.run(url, api_key, model, concurrency, requests, max_tokens)
@@ -95,6 +108,7 @@ def gate_error(result: BenchResult, max_regression: float) -> EdgeError | None:
         return EdgeError(f"regression over {max_regression}%: {'; '.join(result.regressions)}", code=ExitCode.GATE)
     if result.all_failed:
         errors = (result.served or {}).get("error_samples") or []
-        return EdgeError(f"every request to {result.endpoint} failed: {errors[0] if errors else ''}",
-                         code=ExitCode.UNREACHABLE)  # fmt: skip
+        return EdgeError(
+            f"every request to {result.endpoint} failed: {errors[0] if errors else ''}", code=ExitCode.UNREACHABLE
+        )
     return None

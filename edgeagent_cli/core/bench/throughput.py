@@ -36,8 +36,16 @@ class Test:
 class LowLevelModel:
     """A model and context held open across tests, as llama-bench reuses them for one parameter set."""
 
-    def __init__(self, path: Path, n_ctx: int, n_threads: int, n_batch: int = 2048, n_ubatch: int = 512,
-                 n_gpu_layers: int = 0, flash_attn: bool | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        n_ctx: int,
+        n_threads: int,
+        n_batch: int = 2048,
+        n_ubatch: int = 512,
+        n_gpu_layers: int = 0,
+        flash_attn: bool | None = None,
+    ) -> None:
         import llama_cpp as L
 
         self.L = L
@@ -48,7 +56,9 @@ class LowLevelModel:
         t0 = time.perf_counter()
         self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
         if not self.model:
-            raise EdgeError(f"llama.cpp could not load {path}", "check the file with `edgeagent models verify`", ExitCode.INTEGRITY)
+            raise EdgeError(
+                f"llama.cpp could not load {path}", "check the file with `edgeagent models verify`", ExitCode.INTEGRITY
+            )
         cparams = L.llama_context_default_params()
         cparams.n_ctx = n_ctx
         cparams.n_batch = n_batch
@@ -60,7 +70,9 @@ class LowLevelModel:
         self.ctx = L.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             L.llama_model_free(self.model)
-            raise EdgeError(f"llama.cpp could not create a context of {n_ctx} tokens", "lower the context", ExitCode.DOES_NOT_FIT)
+            raise EdgeError(
+                f"llama.cpp could not create a context of {n_ctx} tokens", "lower the context", ExitCode.DOES_NOT_FIT
+            )
         self.load_seconds = time.perf_counter() - t0
         vocab = L.llama_model_get_vocab(self.model)
         self.n_vocab = L.llama_vocab_n_tokens(vocab)
@@ -107,13 +119,18 @@ def _stats(n_tokens: int, samples_ns: list[int]) -> dict[str, Any]:
     ts = [n_tokens * 1e9 / ns for ns in samples_ns]
     sd = statistics.stdev if len(samples_ns) > 1 else (lambda _: 0.0)
     return {
-        "avg_ns": int(statistics.fmean(samples_ns)), "stddev_ns": int(sd(samples_ns)), "samples_ns": samples_ns,
-        "avg_ts": statistics.fmean(ts), "stddev_ts": sd(ts), "samples_ts": ts,
-    }  # fmt: skip
+        "avg_ns": int(statistics.fmean(samples_ns)),
+        "stddev_ns": int(sd(samples_ns)),
+        "samples_ns": samples_ns,
+        "avg_ts": statistics.fmean(ts),
+        "stddev_ts": sd(ts),
+        "samples_ts": ts,
+    }
 
 
-def run_test(m: LowLevelModel, test: Test, reps: int, warmup: bool = True,
-             on_sample: Callable[[str, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_test(
+    m: LowLevelModel, test: Test, reps: int, warmup: bool = True, on_sample: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
     """One llama-bench test: a warm-up run (not counted), then `reps` timed runs."""
     if warmup:
         m.clear()
@@ -133,19 +150,41 @@ def run_test(m: LowLevelModel, test: Test, reps: int, warmup: bool = True,
         if on_sample:
             on_sample(test.name, samples[-1])
     n = test.n_prompt + test.n_gen
-    return {"test": test.name, "n_prompt": test.n_prompt, "n_gen": test.n_gen, "n_threads": test.n_threads, **_stats(n, samples)}
+    return {
+        "test": test.name,
+        "n_prompt": test.n_prompt,
+        "n_gen": test.n_gen,
+        "n_threads": test.n_threads,
+        **_stats(n, samples),
+    }
 
 
-def throughput(path: Path, threads: list[int], prompts: list[int], gens: list[int], reps: int,
-               n_gpu_layers: int = 0, flash_attn: bool | None = None, n_batch: int = 2048, n_ubatch: int = 512,
-               on_sample: Callable[[str, int], None] | None = None) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
+def throughput(
+    path: Path,
+    threads: list[int],
+    prompts: list[int],
+    gens: list[int],
+    reps: int,
+    n_gpu_layers: int = 0,
+    flash_attn: bool | None = None,
+    n_batch: int = 2048,
+    n_ubatch: int = 512,
+    on_sample: Callable[[str, int], None] | None = None,
+) -> tuple[list[dict[str, Any]], float]:
     """All pp/tg tests for one model, every thread count; returns results and the load time."""
     results: list[dict[str, Any]] = []
     load_seconds = 0.0
     n_ctx = max([p for p in prompts] + [g for g in gens] + [1])
     for t in threads:
-        m = LowLevelModel(path, n_ctx=max(n_ctx, 256), n_threads=t, n_batch=n_batch, n_ubatch=n_ubatch,
-                          n_gpu_layers=n_gpu_layers, flash_attn=flash_attn)  # fmt: skip
+        m = LowLevelModel(
+            path,
+            n_ctx=max(n_ctx, 256),
+            n_threads=t,
+            n_batch=n_batch,
+            n_ubatch=n_ubatch,
+            n_gpu_layers=n_gpu_layers,
+            flash_attn=flash_attn,
+        )
         load_seconds = load_seconds or m.load_seconds
         try:
             for p in prompts:
@@ -157,6 +196,12 @@ def throughput(path: Path, threads: list[int], prompts: list[int], gens: list[in
         finally:
             m.close()
     for r in results:
-        r.update(n_batch=n_batch, n_ubatch=n_ubatch, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,
-                 model_path=str(path), model_size=path.stat().st_size)  # fmt: skip
+        r.update(
+            n_batch=n_batch,
+            n_ubatch=n_ubatch,
+            n_gpu_layers=n_gpu_layers,
+            flash_attn=flash_attn,
+            model_path=str(path),
+            model_size=path.stat().st_size,
+        )
     return results, load_seconds

@@ -1,1 +1,2 @@
-"""`edgeagent detect`: what this machine has (probe), the llama.cpp build (llama_build), and what it should run (detect)."""
+"""`edgeagent detect`: what this machine has (probe), the llama.cpp build (llama_build), the facts
+settings depend on (machine), and what this machine should run (detect)."""

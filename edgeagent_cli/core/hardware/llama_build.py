@@ -92,8 +92,12 @@ def cpu_safe_flags(cpu_features: list[str]) -> list[str]:
     if any(f in cpu_features for f in ("NEON", "DOTPROD")):
         return ["-DGGML_NATIVE=OFF"]
     flags = ["-DGGML_NATIVE=OFF"]
-    for feature, flag in (("AVX", "-DGGML_AVX=ON"), ("AVX2", "-DGGML_AVX2=ON"), ("FMA", "-DGGML_FMA=ON"),
-                          ("F16C", "-DGGML_F16C=ON")):  # fmt: skip
+    for feature, flag in (
+        ("AVX", "-DGGML_AVX=ON"),
+        ("AVX2", "-DGGML_AVX2=ON"),
+        ("FMA", "-DGGML_FMA=ON"),
+        ("F16C", "-DGGML_F16C=ON"),
+    ):
         if feature in cpu_features:
             flags.append(flag)
     return flags
@@ -126,9 +130,10 @@ def warnings(build: dict[str, Any], cpu_features: list[str], gpus: list[dict[str
             }
         )
     missing = sorted(
-        f for f in compiled if f in COMPILED_TO_CPU and COMPILED_TO_CPU[f] not in cpu_features
-        and not f.startswith("AMX")
-    )  # fmt: skip
+        f
+        for f in compiled
+        if f in COMPILED_TO_CPU and COMPILED_TO_CPU[f] not in cpu_features and not f.startswith("AMX")
+    )
     if missing:
         out.append(
             {

@@ -221,10 +221,16 @@ def detect_gpus() -> list[dict[str, Any]]:
         vendor = PCI_VENDORS.get((_read(card / "device" / "vendor") or "").strip())
         if vendor and vendor not in seen:
             gpus.append(
-                {"vendor": vendor, "name": f"{vendor} GPU ({card.name})", "vram_total_bytes": None,
-                 "vram_free_bytes": None, "driver": None, "compute_capability": None,
-                 "backend": {"Intel": "SYCL/Vulkan", "AMD": "ROCm/Vulkan"}.get(vendor, "Vulkan")}
-            )  # fmt: skip
+                {
+                    "vendor": vendor,
+                    "name": f"{vendor} GPU ({card.name})",
+                    "vram_total_bytes": None,
+                    "vram_free_bytes": None,
+                    "driver": None,
+                    "compute_capability": None,
+                    "backend": {"Intel": "SYCL/Vulkan", "AMD": "ROCm/Vulkan"}.get(vendor, "Vulkan"),
+                }
+            )
     return gpus
 
 

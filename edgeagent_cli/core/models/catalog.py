@@ -30,10 +30,26 @@ ENTRY = {
     "default_source": Field((str,), choices=("hf", "package")),
     "default_quant": Field((str,)),
 }
-FILE = {"file": Field((str,), required=True), "size_bytes": Field((int,)), "size_display": Field((str,)),
-        "sha256": Field((str,))}  # fmt: skip
-ARCH = {k: Field((int,)) for k in ("n_layers", "n_heads", "n_kv_heads", "head_dim", "hidden_size",
-                                   "context_length", "vocab_size", "sliding_window", "swa_layers")}  # fmt: skip
+FILE = {
+    "file": Field((str,), required=True),
+    "size_bytes": Field((int,)),
+    "size_display": Field((str,)),
+    "sha256": Field((str,)),
+}
+ARCH = {
+    k: Field((int,))
+    for k in (
+        "n_layers",
+        "n_heads",
+        "n_kv_heads",
+        "head_dim",
+        "hidden_size",
+        "context_length",
+        "vocab_size",
+        "sliding_window",
+        "swa_layers",
+    )
+}
 PACKAGE = {
     "name": Field((str,), required=True), "version": Field((str,), required=True),
     "member": Field((str,), required=True), "file": Field((str,), required=True),
@@ -105,7 +121,9 @@ def parse_ref(ref: str) -> ModelRef:
     if ref.startswith("hf:"):
         m = re.fullmatch(r"hf:([\w.-]+/[\w.-]+)(?::([\w.-]+))?", ref)
         if not m:
-            raise EdgeError(f"invalid model reference {ref!r}", "use hf:OWNER/REPO or hf:OWNER/REPO:QUANT", ExitCode.USAGE)
+            raise EdgeError(
+                f"invalid model reference {ref!r}", "use hf:OWNER/REPO or hf:OWNER/REPO:QUANT", ExitCode.USAGE
+            )
         repo = m.group(1)
         alias = re.sub(r"(?i)-gguf$", "", repo.split("/")[1]).lower()
         return ModelRef(repo, alias, m.group(2).upper() if m.group(2) else None, None)

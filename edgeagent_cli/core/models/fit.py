@@ -15,14 +15,53 @@ UBATCH = 512  # llama.cpp's default n_ubatch: the largest batch a compute graph 
 
 # Bytes per element of the KV cache by ggml type: quantized types are blocks of 32 values
 # (q8_0: 32 int8 + f16 scale = 34 B; q4_0: 16 + 2 = 18 B; q4_1: 16 + 2 + 2 = 20 B; q5_0: 22 B; q5_1: 24 B).
-KV_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32, "q4_1": 20 / 32,
-            "iq4_nl": 18 / 32, "q5_0": 22 / 32, "q5_1": 24 / 32}  # fmt: skip
+KV_BYTES = {
+    "f32": 4.0,
+    "f16": 2.0,
+    "bf16": 2.0,
+    "q8_0": 34 / 32,
+    "q4_0": 18 / 32,
+    "q4_1": 20 / 32,
+    "iq4_nl": 18 / 32,
+    "q5_0": 22 / 32,
+    "q5_1": 24 / 32,
+}
 
 # Quality, lowest first: bits per weight decide it, then the K-quant mixes within a bit width.
-QUALITY = ["IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S", "Q2_K",
-           "IQ3_XXS", "IQ3_XS", "IQ3_S", "Q3_K_S", "IQ3_M", "Q3_K_M", "Q3_K_L", "IQ4_XS", "IQ4_NL", "Q4_0",
-           "Q4_1", "Q4_K_S", "Q4_K_M", "Q5_0", "Q5_1", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16",
-           "F32"]  # fmt: skip
+QUALITY = [
+    "IQ1_S",
+    "IQ1_M",
+    "TQ1_0",
+    "TQ2_0",
+    "IQ2_XXS",
+    "IQ2_XS",
+    "IQ2_S",
+    "IQ2_M",
+    "Q2_K_S",
+    "Q2_K",
+    "IQ3_XXS",
+    "IQ3_XS",
+    "IQ3_S",
+    "Q3_K_S",
+    "IQ3_M",
+    "Q3_K_M",
+    "Q3_K_L",
+    "IQ4_XS",
+    "IQ4_NL",
+    "Q4_0",
+    "Q4_1",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_0",
+    "Q5_1",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "Q8_0",
+    "F16",
+    "BF16",
+    "F32",
+]
 
 QUANT_RE = re.compile(
     r"(?i)(?:^|[-._])(?P<ud>UD-)?(?P<q>IQ[1-4]_(?:XXS|XS|S|M|NL)|TQ[12]_0|Q[2-8]_K(?:_[SML])?|Q[4-8]_[01]|BF16|FP16|F16|FP32|F32)"
@@ -119,13 +158,20 @@ def runtime_bytes(arch: dict[str, Any]) -> int:
     return 40 * MIB + int(arch.get("vocab_size") or 32000) * 128
 
 
-def estimate(size_bytes: int, arch: dict[str, Any], ctx: int, cache_type: str = "f16", offload: bool = False) -> dict[str, int]:
+def estimate(
+    size_bytes: int, arch: dict[str, Any], ctx: int, cache_type: str = "f16", offload: bool = False
+) -> dict[str, int]:
     """Weights are the file's real size: llama.cpp maps the file and touches every tensor."""
     kv = kv_bytes(arch, ctx, cache_type)
     compute = compute_bytes(arch, ctx, offload)
     runtime = 0 if offload else runtime_bytes(arch)
-    return {"weights_bytes": size_bytes, "kv_bytes": kv, "compute_bytes": compute, "runtime_bytes": runtime,
-            "total_bytes": size_bytes + kv + compute + runtime}  # fmt: skip
+    return {
+        "weights_bytes": size_bytes,
+        "kv_bytes": kv,
+        "compute_bytes": compute,
+        "runtime_bytes": runtime,
+        "total_bytes": size_bytes + kv + compute + runtime,
+    }
 
 
 TIGHT = 0.85  # above 85% of the budget: it loads, but a long prompt or a busy desktop may push it over
@@ -137,7 +183,9 @@ def verdict(total: int, budget: int) -> str:
     return "tight" if total <= budget else "does not fit"
 
 
-def max_context(size_bytes: int, arch: dict[str, Any], budget: int, cache_type: str = "f16", offload: bool = False) -> int:
+def max_context(
+    size_bytes: int, arch: dict[str, Any], budget: int, cache_type: str = "f16", offload: bool = False
+) -> int:
     """The largest context (a multiple of 256, at most the model's trained length) that fits the budget."""
     limit = int(arch.get("context_length") or 131072)
     lo, hi = 0, limit // 256
@@ -164,24 +212,41 @@ def choose(
     table = []
     for v in variants:
         est = estimate(int(v["size_bytes"]), arch, ctx, cache_type, offload)
-        table.append({**{k: v[k] for k in ("quant", "file", "size_bytes")}, **est,
-                      "verdict": verdict(est["total_bytes"], budget)})  # fmt: skip
+        table.append(
+            {
+                **{k: v[k] for k in ("quant", "file", "size_bytes")},
+                **est,
+                "verdict": verdict(est["total_bytes"], budget),
+            }
+        )
     if forced:
         picked = [r for r in table if r["quant"].upper() == forced.upper()]
         if not picked:
             return table, None, f"{forced} is not in this repo"
         row = picked[-1]
         if row["verdict"] == "does not fit":
-            return table, row, f"{forced} was forced; it does NOT fit the budget ({row['total_bytes']:,} > {budget:,} bytes)"
+            return (
+                table,
+                row,
+                f"{forced} was forced; it does NOT fit the budget ({row['total_bytes']:,} > {budget:,} bytes)",
+            )
         return table, row, f"{forced} was forced ({row['verdict']})"
     lo = quality(quant_range[0]) if quant_range[0] else -10
     hi = quality(quant_range[1]) if quant_range[1] else 99
-    in_range = [r for r in table if lo <= quality(r["quant"]) <= hi and not quality(r["quant"]) - int(quality(r["quant"]))]
+    in_range = [
+        r for r in table if lo <= quality(r["quant"]) <= hi and not quality(r["quant"]) - int(quality(r["quant"]))
+    ]
     for pool, where in ((in_range, "in the profile's range"), (table, "outside the profile's range")):
         ok = [r for r in pool if r["verdict"] != "does not fit"]
         if ok:
             row = max(ok, key=lambda r: quality(r["quant"]))
             note = " (tight: under 15% to spare)" if row["verdict"] == "tight" else ""
-            return table, row, (f"{row['quant']} is the highest-quality variant {where} that fits "
-                                f"{budget / MIB:,.0f} MiB at context {ctx}{note}")  # fmt: skip
+            return (
+                table,
+                row,
+                (
+                    f"{row['quant']} is the highest-quality variant {where} that fits "
+                    f"{budget / MIB:,.0f} MiB at context {ctx}{note}"
+                ),
+            )
     return table, None, f"no variant fits {budget / MIB:,.0f} MiB at context {ctx}"

@@ -21,7 +21,10 @@ class ModelList(Result):
     models: list[ModelRecord]
 
     def table(self) -> Table:
-        rows = [[r.name, r.quant, r.architecture, r.size_bytes, r.sha256[:12], r.source.get("kind", "")] for r in self.models]
+        rows = [
+            [r.name, r.quant, r.architecture, r.size_bytes, r.sha256[:12], r.source.get("kind", "")]
+            for r in self.models
+        ]
         return Table(["name", "quant", "arch", "size_bytes", "sha256", "source"], rows)
 
 

@@ -45,12 +45,23 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.ref.alias, "repo": self.ref.repo, "source": self.source, "revision": self.revision,
-            "context": self.context, "budget_bytes": self.budget, "budget_source": self.budget_source,
-            "kv_cache_type": self.cache_type, "arch": self.arch, "arch_source": self.arch_source,
-            "variants": self.table, "chosen": self.chosen, "reason": self.reason,
-            "max_context": self.max_context, "warnings": self.warnings, "catalog": self.catalog(),
-        }  # fmt: skip
+            "model": self.ref.alias,
+            "repo": self.ref.repo,
+            "source": self.source,
+            "revision": self.revision,
+            "context": self.context,
+            "budget_bytes": self.budget,
+            "budget_source": self.budget_source,
+            "kv_cache_type": self.cache_type,
+            "arch": self.arch,
+            "arch_source": self.arch_source,
+            "variants": self.table,
+            "chosen": self.chosen,
+            "reason": self.reason,
+            "max_context": self.max_context,
+            "warnings": self.warnings,
+            "catalog": self.catalog(),
+        }
 
     def catalog(self) -> dict[str, Any] | None:
         """What the catalog says of the model: display name, license, gated, native tool calling."""
@@ -61,8 +72,14 @@ class Plan:
 
 def _package_variants(entry: catalog.Entry) -> list[dict[str, Any]]:
     pkg = entry.package or {}
-    return [{"quant": pkg["quant"], "file": pkg["file"], "size_bytes": pkg.get("size_bytes") or 0,
-             "files": [{"file": pkg["file"], "size_bytes": pkg.get("size_bytes"), "sha256": pkg["sha256"]}]}]  # fmt: skip
+    return [
+        {
+            "quant": pkg["quant"],
+            "file": pkg["file"],
+            "size_bytes": pkg.get("size_bytes") or 0,
+            "files": [{"file": pkg["file"], "size_bytes": pkg.get("size_bytes"), "sha256": pkg["sha256"]}],
+        }
+    ]
 
 
 def plan(
@@ -100,8 +117,9 @@ def plan(
             raise EdgeError(f"{ref.repo} has no GGUF model files", code=ExitCode.NOT_FOUND)
         smallest = min(variants, key=lambda v: v["size_bytes"])
         try:
-            header, header_bytes = huggingface.read_remote_header(ref.repo, smallest["files"][0]["file"], revision,
-                                                          smallest["files"][0]["size_bytes"] or None, token)  # fmt: skip
+            header, header_bytes = huggingface.read_remote_header(
+                ref.repo, smallest["files"][0]["file"], revision, smallest["files"][0]["size_bytes"] or None, token
+            )
             from_header = gguf.arch_numbers(header.summary())
             if {"n_layers", "n_kv_heads", "head_dim"} <= from_header.keys():
                 arch = {**arch, **from_header}
@@ -111,13 +129,34 @@ def plan(
                 raise
             warnings.append(f"could not read the GGUF header ({e.message}); using the catalog's numbers")
     if not {"n_layers", "n_kv_heads", "head_dim"} <= arch.keys():
-        raise EdgeError(f"no architecture numbers for {ref.repo}", "the GGUF header was unreadable and the catalog has none")
+        raise EdgeError(
+            f"no architecture numbers for {ref.repo}", "the GGUF header was unreadable and the catalog has none"
+        )
     table, chosen, reason = fit.choose(variants, arch, ctx, budget, cache_type, offload, quant_range, quant)
     if quant and chosen is None:
-        raise EdgeError(f"{ref.repo} has no {quant} variant", f"available: {', '.join(v['quant'] for v in variants)}",
-                        ExitCode.NOT_FOUND, data={"variants": table})  # fmt: skip
-    result = Plan(ref, source, revision, ctx, budget, budget_source, cache_type, arch, arch_source, variants,
-                  table, None, reason, header_bytes_read=header_bytes, warnings=warnings)  # fmt: skip
+        raise EdgeError(
+            f"{ref.repo} has no {quant} variant",
+            f"available: {', '.join(v['quant'] for v in variants)}",
+            ExitCode.NOT_FOUND,
+            data={"variants": table},
+        )
+    result = Plan(
+        ref,
+        source,
+        revision,
+        ctx,
+        budget,
+        budget_source,
+        cache_type,
+        arch,
+        arch_source,
+        variants,
+        table,
+        None,
+        reason,
+        header_bytes_read=header_bytes,
+        warnings=warnings,
+    )
     if chosen:
         variant = next(v for v in variants if v["file"] == chosen["file"])
         result.chosen = {**chosen, "files": variant["files"]}
@@ -129,8 +168,9 @@ def _store_name(p: Plan) -> str:
     return f"{p.ref.alias}:{p.chosen['quant']}"  # type: ignore[index]
 
 
-def fetch(p: Plan, token: str | None = None, progress: bool = False,
-          on_event: Callable[[str], None] | None = None) -> ModelRecord:  # fmt: skip
+def fetch(
+    p: Plan, token: str | None = None, progress: bool = False, on_event: Callable[[str], None] | None = None
+) -> ModelRecord:
     """Download the chosen variant (once, even with concurrent pulls), verify and register it."""
     assert p.chosen is not None
     store = Store()
@@ -145,9 +185,16 @@ def fetch(p: Plan, token: str | None = None, progress: bool = False,
         else:
             path = _fetch_hf(p, work, token, progress, on_event)
         first = files[0]
-        source = {"kind": p.source, "repo": p.ref.repo, "revision": p.revision, "file": first["file"],
-                  "sha256": first.get("sha256"), "size_bytes": first.get("size_bytes"),
-                  "files": [f["file"] for f in files], "alias": p.ref.alias}  # fmt: skip
+        source = {
+            "kind": p.source,
+            "repo": p.ref.repo,
+            "revision": p.revision,
+            "file": first["file"],
+            "sha256": first.get("sha256"),
+            "size_bytes": first.get("size_bytes"),
+            "files": [f["file"] for f in files],
+            "alias": p.ref.alias,
+        }
         if p.source == "package":
             source.update(package=p.ref.entry.package)  # type: ignore[union-attr]
         rec = store.add(path, name=_store_name(p), move=True, source=source, expected_sha256=first.get("sha256"))
@@ -156,14 +203,19 @@ def fetch(p: Plan, token: str | None = None, progress: bool = False,
 
 
 def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: Callable[[str], None] | None) -> Path:
-    files = p.chosen["files"]  # type: ignore[index]
+    assert p.chosen is not None
+    files = p.chosen["files"]
     if len(files) > 1:
-        raise EdgeError(f"{p.chosen['file']} is split into {len(files)} parts", "split models are listed but "  # type: ignore[index]
-                        "not yet stored by edgeagent; merge them with llama-gguf-split --merge", ExitCode.FAILURE)  # fmt: skip
+        raise EdgeError(
+            f"{p.chosen['file']} is split into {len(files)} parts",
+            "split models are listed but not yet stored by edgeagent; merge them with llama-gguf-split --merge",
+            ExitCode.FAILURE,
+        )
     f = files[0]
     retry = (lambda n, why: on_event(f"connection lost ({why}); resuming, attempt {n + 1}")) if on_event else None
-    path = huggingface.download(p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token,
-                        progress=progress, on_retry=retry)  # fmt: skip
+    path = huggingface.download(
+        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, progress=progress, on_retry=retry
+    )
     # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
     return path
 
@@ -176,8 +228,11 @@ def offline_lookup(ref_text: str, quant: str | None) -> ModelRecord:
         if rec.source.get("repo") == ref.repo or rec.source.get("alias") == ref.alias:
             if not want or (rec.quant or "").upper() == want:
                 return rec
-    raise EdgeError(f"{ref_text} is not stored and --offline forbids downloading", "pull it on a connected machine, "
-                    "or `edgeagent models import` a copy", ExitCode.UNREACHABLE)  # fmt: skip
+    raise EdgeError(
+        f"{ref_text} is not stored and --offline forbids downloading",
+        "pull it on a connected machine, or `edgeagent models import` a copy",
+        ExitCode.UNREACHABLE,
+    )
 
 
 def env_token() -> str | None:
@@ -199,12 +254,20 @@ class PullResult(Result):
             return {**self.plan.to_dict(), "stored": self.stored, "settings": self.settings}
         if self.offline:
             return {"model": self.model, "offline": True, "stored": self.stored}
-        return {"model": self.model, "repo": None, "variants": [], "chosen": None, "reason": "imported a local file",
-                "stored": self.stored}  # fmt: skip
+        return {
+            "model": self.model,
+            "repo": None,
+            "variants": [],
+            "chosen": None,
+            "reason": "imported a local file",
+            "stored": self.stored,
+        }
 
     def table(self) -> Table:
-        rows = [[v["quant"], v["file"], v["size_bytes"], v["kv_bytes"], v["total_bytes"], v["verdict"]]
-                for v in (self.plan.table if self.plan else [])]  # fmt: skip
+        rows = [
+            [v["quant"], v["file"], v["size_bytes"], v["kv_bytes"], v["total_bytes"], v["verdict"]]
+            for v in (self.plan.table if self.plan else [])
+        ]
         return Table(["quant", "file", "size_bytes", "kv_bytes", "total_bytes", "verdict"], rows)
 
 
@@ -222,9 +285,18 @@ def gated_warning(ref_text: str) -> str | None:
     return f"{entry.repo} is gated: {huggingface.LOGIN_HINT}"
 
 
-def pull(ref_text: str, settings: Settings, *, quant: str | None = None, source: str = "auto", dry_run: bool = False,
-         offline: bool = False, progress: bool = False, on_plan: Callable[[PullResult], None] | None = None,
-         on_event: Callable[[str], None] | None = None) -> PullResult:  # fmt: skip
+def pull(
+    ref_text: str,
+    settings: Settings,
+    *,
+    quant: str | None = None,
+    source: str = "auto",
+    dry_run: bool = False,
+    offline: bool = False,
+    progress: bool = False,
+    on_plan: Callable[[PullResult], None] | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> PullResult:
     """Import a local .gguf, or look it up offline, or plan, then (unless dry_run) fetch and register."""
     if source not in ("auto", "hf", "package"):
         raise EdgeError(f"invalid --source {source!r}", "use auto, hf or package", ExitCode.USAGE)
@@ -234,16 +306,29 @@ def pull(ref_text: str, settings: Settings, *, quant: str | None = None, source:
     if offline or huggingface.offline():
         return PullResult(ref_text, stored=_stored(offline_lookup(ref_text, quant)), offline=True)
     budget, budget_source = settings.budget()
-    p = plan(ref_text, ctx=int(settings["context"]), budget=budget, budget_source=budget_source,
-             cache_type=str(settings["kv_cache_type"]), offload=settings.machine.offload and bool(settings["gpu_layers"]),
-             quant_range=settings.quant_range(), quant=quant, source=source, token=env_token())  # fmt: skip
+    p = plan(
+        ref_text,
+        ctx=int(settings["context"]),
+        budget=budget,
+        budget_source=budget_source,
+        cache_type=str(settings["kv_cache_type"]),
+        offload=settings.machine.offload and bool(settings["gpu_layers"]),
+        quant_range=settings.quant_range(),
+        quant=quant,
+        source=source,
+        token=env_token(),
+    )
     result = PullResult(p.ref.alias, p, settings=settings.to_dict())
     for w in p.warnings + ([p.reason] if p.chosen and p.chosen["verdict"] == "does not fit" else []):
         if on_event:
             on_event(f"warning: {w}")
     if p.chosen is None:
-        raise EdgeError(p.reason, "lower --ctx, use a quantized KV cache (--kv-cache-type q8_0), or raise --max-memory",
-                        ExitCode.DOES_NOT_FIT, data=result)  # fmt: skip
+        raise EdgeError(
+            p.reason,
+            "lower --ctx, use a quantized KV cache (--kv-cache-type q8_0), or raise --max-memory",
+            ExitCode.DOES_NOT_FIT,
+            data=result,
+        )
     if dry_run:
         return result
     if on_plan:

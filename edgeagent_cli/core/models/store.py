@@ -141,8 +141,10 @@ class Store:
                 with contextlib.suppress(OSError):
                     target.unlink()
                     target.parent.rmdir()
-            raise integrity(f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
-                            "the download was corrupted; pull again")
+            raise integrity(
+                f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
+                "the download was corrupted; pull again",
+            )
         rec = ModelRecord(
             name=name,
             path=str(target),
@@ -165,9 +167,7 @@ class Store:
             self._remove_files(old)
         return rec
 
-    def _copy_in(
-        self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None
-    ) -> tuple[Path, str]:
+    def _copy_in(self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None) -> tuple[Path, str]:
         final_dir = self.root / safe_name(name)
         final_dir.mkdir(parents=True, exist_ok=True)
         target = final_dir / src.name

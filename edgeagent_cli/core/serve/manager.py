@@ -93,7 +93,10 @@ class ServerList(Result):
     servers: list[dict[str, Any]]
 
     def table(self) -> Table:
-        rows = [[s["model"], s["base_url"], s["pid"], s["healthy"], round(s["uptime_s"]), s["rss_bytes"]] for s in self.servers]
+        rows = [
+            [s["model"], s["base_url"], s["pid"], s["healthy"], round(s["uptime_s"]), s["rss_bytes"]]
+            for s in self.servers
+        ]
         return Table(["model", "base_url", "pid", "healthy", "uptime_s", "rss_bytes"], rows)
 
 
@@ -113,9 +116,20 @@ def server_args(settings: Settings) -> list[str]:
     llama.cpp, so without it only the K cache is quantized."""
     import llama_cpp
 
-    args = ["--n_ctx", str(settings["context"]), "--n_threads", str(settings["threads"]),
-            "--n_gpu_layers", str(settings["gpu_layers"]), "--n_batch", str(settings["batch"]),
-            "--use_mlock", str(bool(settings["mlock"])), "--flash_attn", str(bool(settings["flash_attn"]))]  # fmt: skip
+    args = [
+        "--n_ctx",
+        str(settings["context"]),
+        "--n_threads",
+        str(settings["threads"]),
+        "--n_gpu_layers",
+        str(settings["gpu_layers"]),
+        "--n_batch",
+        str(settings["batch"]),
+        "--use_mlock",
+        str(bool(settings["mlock"])),
+        "--flash_attn",
+        str(bool(settings["flash_attn"])),
+    ]
     kv = str(settings["kv_cache_type"])
     if kv != "f16":
         kind = str(getattr(llama_cpp, f"GGML_TYPE_{kv.upper()}"))
@@ -123,31 +137,68 @@ def server_args(settings: Settings) -> list[str]:
     return args
 
 
-def start(name: str, model_path: Path, host: str, port: int | None, api_key: str | None, settings: Settings,
-          wait: float = 120.0) -> Started:  # fmt: skip
+def start(
+    name: str,
+    model_path: Path,
+    host: str,
+    port: int | None,
+    api_key: str | None,
+    settings: Settings,
+    wait: float = 120.0,
+) -> Started:
     """Start (or find) the server for `name`; wait until it answers."""
     if not is_loopback(host) and not api_key:
-        raise EdgeError(f"refusing to listen on {host} without an API key", "pass --api-key (or bind 127.0.0.1)", ExitCode.USAGE)
+        raise EdgeError(
+            f"refusing to listen on {host} without an API key", "pass --api-key (or bind 127.0.0.1)", ExitCode.USAGE
+        )
     if settings["api_key_required"] and not api_key:
-        raise EdgeError(f"the settings require an API key ({settings.source('api_key_required')})",
-                        "pass --api-key or set EDGEAGENT_API_KEY", ExitCode.USAGE)  # fmt: skip
+        raise EdgeError(
+            f"the settings require an API key ({settings.source('api_key_required')})",
+            "pass --api-key or set EDGEAGENT_API_KEY",
+            ExitCode.USAGE,
+        )
     for st in states():
         if st["name"] == name:
             return _started(st, True, settings)
     port = port or free_port(host if is_loopback(host) else "0.0.0.0")
     log = paths.logs_dir() / f"serve-{safe_name(name)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", host, "--port", str(port),
-           *server_args(settings), "--model_alias", name,
-           "--interrupt_requests", "False"]  # queue concurrent requests, never cut one off  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *server_args(settings),
+        "--model_alias",
+        name,
+        "--interrupt_requests",
+        "False",
+    ]  # queue concurrent requests, never cut one off
     if api_key:
         cmd += ["--api_key", api_key]
     with log.open("ab") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', 'localhost') else host}:{port}/v1"
-    st = {"name": name, "pid": proc.pid, "host": host, "port": port, "base_url": base_url, "model": name,
-          "model_path": str(model_path), "log": str(log), "started_at": time.time(), "api_key_set": bool(api_key),
-          "command": shlex.join(c if c != api_key else "***" for c in cmd)}  # fmt: skip
+    st = {
+        "name": name,
+        "pid": proc.pid,
+        "host": host,
+        "port": port,
+        "base_url": base_url,
+        "model": name,
+        "model_path": str(model_path),
+        "log": str(log),
+        "started_at": time.time(),
+        "api_key_set": bool(api_key),
+        "command": shlex.join(c if c != api_key else "***" for c in cmd),
+    }
     deadline = time.time() + wait
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -157,7 +208,9 @@ def start(name: str, model_path: Path, host: str, port: int | None, api_key: str
             return _started(st, False, settings)
         time.sleep(0.2)
     stop_pid(proc.pid)
-    raise EdgeError(f"the server did not answer within {wait:.0f} s: {tail(log, 3)}", f"full log: {log}", ExitCode.UNREACHABLE)
+    raise EdgeError(
+        f"the server did not answer within {wait:.0f} s: {tail(log, 3)}", f"full log: {log}", ExitCode.UNREACHABLE
+    )
 
 
 def _started(st: dict[str, Any], existing: bool, settings: Settings) -> Started:
@@ -205,8 +258,14 @@ def status() -> ServerList:
             rss = psutil.Process(st["pid"]).memory_info().rss
         except psutil.Error:
             rss = None
-        out.append({**st, "healthy": answers(st["base_url"], None) or st.get("api_key_set", False),
-                    "uptime_s": time.time() - st["started_at"], "rss_bytes": rss})  # fmt: skip
+        out.append(
+            {
+                **st,
+                "healthy": answers(st["base_url"], None) or st.get("api_key_set", False),
+                "uptime_s": time.time() - st["started_at"],
+                "rss_bytes": rss,
+            }
+        )
     return ServerList(out)
 
 

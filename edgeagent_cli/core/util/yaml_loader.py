@@ -21,8 +21,14 @@ class Field:
     minimum: float | None = None
 
 
-TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-              dict: "a mapping"}  # fmt: skip
+TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a mapping",
+}
 
 
 class DataFileError(EdgeError):
@@ -78,9 +84,7 @@ def load(path: Path) -> tuple[Any, dict[str, int]]:
         raise DataFileError(path, node.start_mark.line + 1, None, f"invalid YAML: {e}") from e
 
 
-def check(
-    data: Any, schema: dict[str, Field], path: Path, lines: dict[str, int], prefix: str = ""
-) -> dict[str, Any]:
+def check(data: Any, schema: dict[str, Field], path: Path, lines: dict[str, int], prefix: str = "") -> dict[str, Any]:
     """Validate one mapping against a flat schema; unknown fields are errors (typos never pass)."""
     if not isinstance(data, dict):
         raise DataFileError(path, lines.get(prefix, 1), prefix or None, "expected a mapping")

@@ -34,7 +34,12 @@ class Reply:
 class Runtime(Protocol):
     name: str
 
-    def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str = "auto",
-             on_text: OnText | None = None) -> Reply: ...  # fmt: skip
+    def turn(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: str = "auto",
+        on_text: OnText | None = None,
+    ) -> Reply: ...
 
     def close(self) -> None: ...

@@ -6,10 +6,11 @@ token `",` (close the string, then another argument). The grammar rejects it (th
 argument) and the best remaining token is a plain `,` *inside* the string, so the value becomes
 "17*23," or swallows `}}\\n</tool_call>` and never closes. Prefix backoff takes what the model meant:
 when its first choice is rejected, the longest token that is a prefix of it, made only of closing
-quotes and brackets, that the grammar accepts (here `"`). A second rule closes a string whose model forgot the quote (`_forgot_quote`).
-Backing off to other prefixes misleads:
-` {"` (a nested object) backed off to ` ` and the model, now after a bare space, wrote `""`. Otherwise the best accepted token among the top candidates, and only when none
-of those is accepted, the whole vocabulary under the grammar.
+quotes and brackets, that the grammar accepts (here `"`). A second rule closes a string whose model
+forgot the quote (`_forgot_quote`). Backing off to other prefixes misleads: ` {"` (a nested object)
+backed off to ` ` and the model, now after a bare space, wrote `""`. Otherwise the best accepted
+token among the top candidates, and only when none of those is accepted, the whole vocabulary
+under the grammar.
 """
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ class ConstrainedDecoder:
                 return tok
         return self._best_of_all(smpl, logits)
 
-    def generate(self, prompt: str, grammar: str, max_tokens: int,
-                 until: Callable[[str], bool] | None = None) -> tuple[str, str, int]:  # fmt: skip
+    def generate(
+        self, prompt: str, grammar: str, max_tokens: int, until: Callable[[str], bool] | None = None
+    ) -> tuple[str, str, int]:
         """(text, finish reason, tokens) of a greedy completion that the grammar accepts."""
         import numpy as np
 

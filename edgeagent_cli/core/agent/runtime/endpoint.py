@@ -21,8 +21,16 @@ _WIRE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
 
 
 class EndpointRuntime:
-    def __init__(self, url: str, api_key: str | None = None, model: str | None = None, *, max_tokens: int = 512,
-                 temperature: float = 0.0, timeout: float = 300.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        model: str | None = None,
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        timeout: float = 300.0,
+    ) -> None:
         import httpx
 
         self.base = base_v1(url)
@@ -33,12 +41,20 @@ class EndpointRuntime:
         self.temperature = temperature
         self.client = httpx.Client(headers=bearer(api_key), timeout=httpx.Timeout(timeout, connect=5))
 
-    def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str = "auto",
-             on_text: OnText | None = None) -> Reply:  # fmt: skip
+    def turn(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: str = "auto",
+        on_text: OnText | None = None,
+    ) -> Reply:
         body: dict[str, Any] = {
-            "model": self.model, "stream": True, "temperature": self.temperature, "max_tokens": self.max_tokens,
+            "model": self.model,
+            "stream": True,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
             "messages": [{k: v for k, v in m.items() if k in _WIRE_KEYS} for m in messages],
-        }  # fmt: skip
+        }
         if tools:
             body["tools"] = tools
             body["tool_choice"] = _wire_choice(tool_choice, tools)
@@ -83,7 +99,9 @@ class EndpointRuntime:
                         finish = choice.get("finish_reason") or finish
                         delta = choice.get("delta") or {}
                         for tc in delta.get("tool_calls") or []:
-                            slot = parts.setdefault(tc.get("index", len(parts)), {"id": "", "name": "", "arguments": ""})
+                            slot = parts.setdefault(
+                                tc.get("index", len(parts)), {"id": "", "name": "", "arguments": ""}
+                            )
                             fn = tc.get("function") or {}
                             slot["id"] = tc.get("id") or slot["id"]
                             slot["name"] += fn.get("name") or ""
@@ -105,8 +123,16 @@ class EndpointRuntime:
             calls = parse_calls(text)
             if not calls and on_text:
                 on_text(text)  # it only looked like a call: it is the answer
-        reply = Reply("" if calls else text.strip(), calls, text, finish, int(usage.get("prompt_tokens") or 0),
-                      int(usage.get("completion_tokens") or 0), time.perf_counter() - t0, self.name)  # fmt: skip
+        reply = Reply(
+            "" if calls else text.strip(),
+            calls,
+            text,
+            finish,
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            time.perf_counter() - t0,
+            self.name,
+        )
         reply.malformed = malformed
         return reply
 
@@ -124,8 +150,16 @@ def call_schema(tools: list[dict[str, Any]], choice: str) -> dict[str, Any]:
     for t in tools:
         fn = t.get("function", t)
         if choice in {"required", fn["name"]}:
-            options.append({"type": "object", "required": ["name", "arguments"], "properties": {
-                "name": {"const": fn["name"]}, "arguments": fn.get("parameters") or {"type": "object"}}})  # fmt: skip
+            options.append(
+                {
+                    "type": "object",
+                    "required": ["name", "arguments"],
+                    "properties": {
+                        "name": {"const": fn["name"]},
+                        "arguments": fn.get("parameters") or {"type": "object"},
+                    },
+                }
+            )
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 

@@ -27,9 +27,19 @@ REPEAT_PENALTY = 1.1
 
 
 class LocalRuntime:
-    def __init__(self, path: Path, llama: dict[str, Any] | None = None, *, grammar: bool = True,
-                 router: bool = True, max_tokens: int = 512, temperature: float = 0.0, seed: int = 0,
-                 name: str | None = None, chat_template: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        llama: dict[str, Any] | None = None,
+        *,
+        grammar: bool = True,
+        router: bool = True,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        seed: int = 0,
+        name: str | None = None,
+        chat_template: str | None = None,
+    ) -> None:
         """`llama`: llama_cpp.Llama arguments (n_ctx, n_threads, n_gpu_layers, ...; see open.llama_kwargs)."""
         import llama_cpp
 
@@ -65,7 +75,7 @@ class LocalRuntime:
         stops = resp.stop if isinstance(resp.stop, list) else [resp.stop] if resp.stop else []
         prompt = resp.prompt
         if self._bos and prompt.startswith(self._bos):
-            prompt = prompt[len(self._bos):]  # create_completion adds BOS itself
+            prompt = prompt[len(self._bos) :]  # create_completion adds BOS itself
         return prompt, [s for s in stops if s] or [self._eos]
 
     def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -76,8 +86,10 @@ class LocalRuntime:
             if m["role"] == "system":
                 continue
             if m["role"] == "assistant" and m.get("tool_calls"):
-                calls = [ToolCall(c["function"]["name"], json.loads(c["function"]["arguments"] or "{}"))
-                         for c in m["tool_calls"]]  # fmt: skip
+                calls = [
+                    ToolCall(c["function"]["name"], json.loads(c["function"]["arguments"] or "{}"))
+                    for c in m["tool_calls"]
+                ]
                 text = "\n".join(toolcall.render_call(c) for c in calls)
                 out.append({"role": "assistant", "content": ((m.get("content") or "") + "\n" + text).strip()})
             elif m["role"] == "tool":
@@ -87,9 +99,16 @@ class LocalRuntime:
         return out
 
     # --- generation -----------------------------------------------------------------------------------
-    def _generate(self, prompt: str, stops: list[str], grammar: Any = None, on_text: OnText | None = None,
-                  watch_call: bool = False, penalty: bool = False,
-                  until: Callable[[str], bool] | None = None) -> tuple[str, str, int, bool]:  # fmt: skip
+    def _generate(
+        self,
+        prompt: str,
+        stops: list[str],
+        grammar: Any = None,
+        on_text: OnText | None = None,
+        watch_call: bool = False,
+        penalty: bool = False,
+        until: Callable[[str], bool] | None = None,
+    ) -> tuple[str, str, int, bool]:
         """Stream a completion. With watch_call, stop as soon as the text opens a tool call;
         with `until`, as soon as it says the text is complete.
 
@@ -97,9 +116,15 @@ class LocalRuntime:
         """
         text, finish, count = "", "stop", 0
         held = ""  # text not yet shown: it might be the start of a call
-        stream: Any = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=self.temperature,
-                                            stop=stops, stream=True, grammar=grammar,
-                                            repeat_penalty=REPEAT_PENALTY if penalty else 1.0)  # fmt: skip
+        stream: Any = self.llm.create_completion(
+            prompt,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            stop=stops,
+            stream=True,
+            grammar=grammar,
+            repeat_penalty=REPEAT_PENALTY if penalty else 1.0,
+        )
         try:
             for chunk in stream:
                 choice = chunk["choices"][0]
@@ -131,8 +156,9 @@ class LocalRuntime:
             self._grammars[key] = toolcall.call_grammar(tools, first, **(toolcall.TIGHT if tight else {}))
         return self._grammars[key]
 
-    def _call(self, prompt: str, stops: list[str], tools: list[dict[str, Any]], name: str | None,
-              route: dict[str, Any] | None) -> tuple[str, str, int]:  # fmt: skip
+    def _call(
+        self, prompt: str, stops: list[str], tools: list[dict[str, Any]], name: str | None, route: dict[str, Any] | None
+    ) -> tuple[str, str, int]:
         """Generate a call in our format from the prefix, constrained by the tools' grammar if enabled.
 
         Further (parallel) calls may only go to tools the router found relevant: left free, a small
@@ -154,16 +180,24 @@ class LocalRuntime:
             from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
 
             self._decoder = ConstrainedDecoder(self.llm)
-        text, finish, count = self._decoder.generate(prompt + prefix, self._grammar(tools, name), self.max_tokens, until)
+        text, finish, count = self._decoder.generate(
+            prompt + prefix, self._grammar(tools, name), self.max_tokens, until
+        )
         if finish == "length" and not toolcall.parse_calls(prefix + text):
-            text, finish, more = self._decoder.generate(prompt + prefix, self._grammar(tools, name, tight=True),
-                                                        self.max_tokens)  # fmt: skip
+            text, finish, more = self._decoder.generate(
+                prompt + prefix, self._grammar(tools, name, tight=True), self.max_tokens
+            )
             count += more
         return prefix + text, finish, count
 
     # --- a turn -------------------------------------------------------------------------------------
-    def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str = "auto",
-             on_text: OnText | None = None) -> Reply:  # fmt: skip
+    def turn(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: str = "auto",
+        on_text: OnText | None = None,
+    ) -> Reply:
         t0 = time.perf_counter()
         use_tools = bool(tools) and tool_choice != "none"
         route: dict[str, Any] | None = None
@@ -180,8 +214,9 @@ class LocalRuntime:
             prompt, stops = self._render(self._ours(messages, tools), None)
             chosen, route = self._decide(messages, tools, tool_choice)
         if chosen is None and not (route and route.get("forced")):
-            text, finish, count, opened = self._generate(prompt, stops, on_text=on_text, watch_call=True,
-                                                         penalty=_fresh(messages))  # fmt: skip
+            text, finish, count, opened = self._generate(
+                prompt, stops, on_text=on_text, watch_call=True, penalty=_fresh(messages)
+            )
             if not opened:
                 return self._reply(text, toolcall.parse_calls(text), finish, prompt, count, t0, route)
             prompt = prompt + text[: text.index(CALL_OPEN)]
@@ -192,8 +227,9 @@ class LocalRuntime:
             reply.malformed = text
         return reply
 
-    def _decide(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-                tool_choice: str) -> tuple[str | None, dict[str, Any] | None]:  # fmt: skip
+    def _decide(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str
+    ) -> tuple[str | None, dict[str, Any] | None]:
         names = [t.get("function", t)["name"] for t in tools]
         if tool_choice in names:
             return tool_choice, {"chosen": tool_choice, "forced": True}
@@ -207,8 +243,16 @@ class LocalRuntime:
         chosen, route = self._router.choose(messages[-1].get("content") or "", tools, tool_choice == "required")
         return chosen, route
 
-    def _reply(self, text: str, calls: list[ToolCall], finish: str, prompt: str, count: int, t0: float,
-               route: dict[str, Any] | None = None) -> Reply:  # fmt: skip
+    def _reply(
+        self,
+        text: str,
+        calls: list[ToolCall],
+        finish: str,
+        prompt: str,
+        count: int,
+        t0: float,
+        route: dict[str, Any] | None = None,
+    ) -> Reply:
         content = "" if calls else text.strip()
         n_prompt = len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
         return Reply(content, calls, text, finish, n_prompt, count, time.perf_counter() - t0, self.name, route)
@@ -223,8 +267,10 @@ def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in messages:
         m = {k: v for k, v in m.items() if k != "model"}
         if m.get("tool_calls"):
-            m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"] or "{}")}}
-                               for c in m["tool_calls"]]  # fmt: skip
+            m["tool_calls"] = [
+                {**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"] or "{}")}}
+                for c in m["tool_calls"]
+            ]
         out.append(m)
     return out
 

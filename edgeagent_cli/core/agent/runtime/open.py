@@ -68,5 +68,12 @@ def open_runtime(cfg: RuntimeConfig, settings: Settings, on_info: Callable[[str]
     name = rec.name if rec else path.name
     if on_info:
         on_info(f"loading {name}")
-    return LocalRuntime(path, llama_kwargs(settings), grammar=cfg.grammar, router=cfg.router,
-                        max_tokens=cfg.max_tokens, name=name, chat_template=template)  # fmt: skip
+    return LocalRuntime(
+        path,
+        llama_kwargs(settings),
+        grammar=cfg.grammar,
+        router=cfg.router,
+        max_tokens=cfg.max_tokens,
+        name=name,
+        chat_template=template,
+    )

@@ -54,8 +54,11 @@ class Router:
         scores = self.scores(request, tools)
         best = max(scores, key=lambda k: scores[k])
         chosen = best if required or scores[best] >= ROUTE_THRESHOLD else None
-        return chosen, {"scores": {k: round(v, 2) for k, v in scores.items()}, "threshold": ROUTE_THRESHOLD,
-                        "chosen": chosen}  # fmt: skip
+        return chosen, {
+            "scores": {k: round(v, 2) for k, v in scores.items()},
+            "threshold": ROUTE_THRESHOLD,
+            "chosen": chosen,
+        }
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
         """log P(target | prefix), one batch, logits requested only for the positions that predict target."""

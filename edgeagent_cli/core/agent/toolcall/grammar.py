@@ -24,9 +24,9 @@ TIGHT = {"max_calls": 1, "max_string": 48, "max_items": 4}
 def bounded(schema: dict[str, Any], max_items: int = MAX_ITEMS) -> dict[str, Any]:
     """A copy of a JSON schema for the grammar: arrays bounded, objects closed, prose dropped.
 
-Strings are bounded in the grammar text instead (`_bound_strings`): the schema converter spells
-maxLength as N nested optionals, which makes a grammar of hundreds of kilobytes.
-"""
+    Strings are bounded in the grammar text instead (`_bound_strings`): the schema converter spells
+    maxLength as N nested optionals, which makes a grammar of hundreds of kilobytes.
+    """
     if not isinstance(schema, dict):
         return schema
     out = {k: v for k, v in schema.items() if k not in {"description", "title", "examples", "default"}}
@@ -46,8 +46,13 @@ maxLength as N nested optionals, which makes a grammar of hundreds of kilobytes.
     return out
 
 
-def call_grammar(tools: list[dict[str, Any]], first: str | None = None, max_calls: int = MAX_CALLS,
-                 max_string: int = MAX_STRING, max_items: int = MAX_ITEMS) -> str:
+def call_grammar(
+    tools: list[dict[str, Any]],
+    first: str | None = None,
+    max_calls: int = MAX_CALLS,
+    max_string: int = MAX_STRING,
+    max_items: int = MAX_ITEMS,
+) -> str:
     """GBNF for one or more calls in our format, starting where `call_prefix(first)` ends.
 
     With `first`, the grammar starts inside that tool's arguments; without, at the tool's name.
@@ -85,7 +90,6 @@ def _bound_strings(grammar: str, max_string: int) -> str:
 
 def _gbnf_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
-
 
 
 def _fn(tool: dict[str, Any]) -> dict[str, Any]:

@@ -117,4 +117,3 @@ def echoes(later: ToolCall, earlier: ToolCall) -> bool:
     if later.name != earlier.name:
         return False
     return all(k in earlier.arguments and earlier.arguments[k] == v for k, v in later.arguments.items())
-

@@ -35,4 +35,3 @@ def render_call(call: ToolCall) -> str:
 def call_prefix(name: str | None) -> str:
     """The text the prompt ends with before the grammar takes over (name fixed, or to be chosen)."""
     return f'{CALL_OPEN}\n{{"name": "{name}", "arguments": ' if name else f'{CALL_OPEN}\n{{"name": '
-

@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
-                                          "boolean": (bool,), "array": (list,), "object": (dict,)}  # fmt: skip
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
 
 
 def coerce(value: Any, schema: dict[str, Any]) -> Any:

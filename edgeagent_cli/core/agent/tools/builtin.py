@@ -86,8 +86,11 @@ def system_info() -> str:
 
     s = detect()
     cpu, mem = s.cpu, s.memory
-    lines = [f"CPU: {cpu.get('model')} ({cpu.get('physical_cores')} cores, {cpu.get('logical_cores')} threads)",
-             f"RAM: {mem.get('total_bytes', 0) / 2**30:.1f} GiB total, {mem.get('available_bytes', 0) / 2**30:.1f} GiB available"]  # fmt: skip
+    lines = [
+        f"CPU: {cpu.get('model')} ({cpu.get('physical_cores')} cores, {cpu.get('logical_cores')} threads)",
+        f"RAM: {mem.get('total_bytes', 0) / 2**30:.1f} GiB total, "
+        f"{mem.get('available_bytes', 0) / 2**30:.1f} GiB available",
+    ]
     for g in s.gpus:
         lines.append(f"GPU: {g.get('name')} ({(g.get('vram_total_bytes') or 0) / 2**30:.1f} GiB)")
     lines.append(f"Recommended profile: {s.recommendation.profile}")
@@ -102,16 +105,37 @@ def builtin_tools(workspace: Path) -> list[Tool]:
     ws = Workspace(workspace)
     path = {"type": "string", "description": "Path relative to the workspace."}
     return [
-        Tool("calculator", "Calculate the value of an arithmetic expression, e.g. 17*23 or sqrt(2)/3. Use it for any math question.",
-             _obj({"expression": {"type": "string", "description": "The arithmetic expression, e.g. 17*23."}}, ["expression"]),
-             calculator),
-        Tool("current_time", "Get the current date and time, optionally in a time zone.",
-             _obj({"timezone": {"type": "string", "description": "IANA time zone name; leave out for local time."}}, []),
-             current_time),
+        Tool(
+            "calculator",
+            "Calculate the value of an arithmetic expression, e.g. 17*23 or sqrt(2)/3. Use it for any math question.",
+            _obj(
+                {"expression": {"type": "string", "description": "The arithmetic expression, e.g. 17*23."}},
+                ["expression"],
+            ),
+            calculator,
+        ),
+        Tool(
+            "current_time",
+            "Get the current date and time, optionally in a time zone.",
+            _obj({"timezone": {"type": "string", "description": "IANA time zone name; leave out for local time."}}, []),
+            current_time,
+        ),
         Tool("read_file", "Read a text file from the workspace.", _obj({"path": path}, ["path"]), ws.read_file),
         Tool("list_dir", "List the files in a workspace directory.", _obj({"path": path}, []), ws.list_dir),
-        Tool("write_file", "Write text to a file in the workspace, replacing it.",
-             _obj({"path": path, "content": {"type": "string", "description": "The text to write."}}, ["path", "content"]),
-             ws.write_file, risk=WRITE),
-        Tool("system_info", "Describe this machine's hardware: CPU, memory (RAM), GPUs.", _obj({}, []), system_info, risk=READ),
-    ]  # fmt: skip
+        Tool(
+            "write_file",
+            "Write text to a file in the workspace, replacing it.",
+            _obj(
+                {"path": path, "content": {"type": "string", "description": "The text to write."}}, ["path", "content"]
+            ),
+            ws.write_file,
+            risk=WRITE,
+        ),
+        Tool(
+            "system_info",
+            "Describe this machine's hardware: CPU, memory (RAM), GPUs.",
+            _obj({}, []),
+            system_info,
+            risk=READ,
+        ),
+    ]

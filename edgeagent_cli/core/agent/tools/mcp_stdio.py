@@ -43,8 +43,11 @@ class MCPServer:
             self._ready.result(timeout=START_TIMEOUT_S)
         except Exception as e:
             self.close()
-            raise EdgeError(f"MCP server {self.command_line!r} did not start: {_describe(e)}",
-                            "run the command by hand to see its error", ExitCode.FAILURE) from None  # fmt: skip
+            raise EdgeError(
+                f"MCP server {self.command_line!r} did not start: {_describe(e)}",
+                "run the command by hand to see its error",
+                ExitCode.FAILURE,
+            ) from None
         return self
 
     async def _serve(self) -> None:

@@ -26,7 +26,9 @@ class Declined(Exception):
 
 
 class Approver:
-    def __init__(self, allowed: set[str] | None = None, ask: Callable[[Tool, dict[str, Any]], bool] | None = None) -> None:
+    def __init__(
+        self, allowed: set[str] | None = None, ask: Callable[[Tool, dict[str, Any]], bool] | None = None
+    ) -> None:
         self.allowed = allowed or set()
         self.ask = ask
 
@@ -37,8 +39,11 @@ class Approver:
         if tool.name in self.allowed or "all" in self.allowed:
             return FLAG
         if self.ask is None:
-            raise EdgeError(f"tool {tool.name} ({tool.risk}) needs approval and there is no terminal to ask",
-                            f"rerun with --allow-tool {tool.name}", ExitCode.FAILURE)  # fmt: skip
+            raise EdgeError(
+                f"tool {tool.name} ({tool.risk}) needs approval and there is no terminal to ask",
+                f"rerun with --allow-tool {tool.name}",
+                ExitCode.FAILURE,
+            )
         if self.ask(tool, arguments):
             return USER
         raise Declined(f"the user declined to run {tool.name}")
@@ -48,12 +53,28 @@ def audit_path() -> Path:
     return paths.logs_dir() / "audit.jsonl"
 
 
-def audit(tool: str, source: str, arguments: dict[str, Any], approved: str, result: str | None, error: str | None,
-          seconds: float) -> None:  # fmt: skip
+def audit(
+    tool: str,
+    source: str,
+    arguments: dict[str, Any],
+    approved: str,
+    result: str | None,
+    error: str | None,
+    seconds: float,
+) -> None:
     """One JSON line per call, appended with O_APPEND so that concurrent sessions interleave whole lines."""
-    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tool": tool, "source": source, "arguments": arguments,
-             "approved": approved, "ok": error is None, "result_bytes": len((result or "").encode()),
-             "error": error, "seconds": round(seconds, 4), "pid": os.getpid()}  # fmt: skip
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "tool": tool,
+        "source": source,
+        "arguments": arguments,
+        "approved": approved,
+        "ok": error is None,
+        "result_bytes": len((result or "").encode()),
+        "error": error,
+        "seconds": round(seconds, 4),
+        "pid": os.getpid(),
+    }
     path = audit_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

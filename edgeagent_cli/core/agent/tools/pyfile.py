@@ -70,8 +70,14 @@ def tool_from_function(func: Any, source: str) -> Tool:
         if p.default is inspect.Parameter.empty:
             required.append(name)
     params = {"type": "object", "properties": props, "required": required}
-    return Tool(func.__name__, description or func.__name__.replace("_", " "), params, func,
-                risk=getattr(func, "risk", WRITE), source=source)  # fmt: skip
+    return Tool(
+        func.__name__,
+        description or func.__name__.replace("_", " "),
+        params,
+        func,
+        risk=getattr(func, "risk", WRITE),
+        source=source,
+    )
 
 
 def load_tools(path: Path) -> list[Tool]:
@@ -86,8 +92,9 @@ def load_tools(path: Path) -> list[Tool]:
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        raise EdgeError(f"{path}: {type(e).__name__}: {e}", "fix the tools file; it is imported as Python",
-                        ExitCode.USAGE) from e  # fmt: skip
+        raise EdgeError(
+            f"{path}: {type(e).__name__}: {e}", "fix the tools file; it is imported as Python", ExitCode.USAGE
+        ) from e
     tools = []
     for name, obj in vars(module).items():
         if name.startswith("_") or not inspect.isfunction(obj) or obj.__module__ != module_name:
@@ -95,9 +102,11 @@ def load_tools(path: Path) -> list[Tool]:
         try:
             tools.append(tool_from_function(obj, f"{path.name}"))
         except (TypeError, ValueError, NameError) as e:
-            raise EdgeError(f"{path}: function {name}: {e}", "annotate every parameter with a JSON-able type",
-                            ExitCode.USAGE) from e  # fmt: skip
+            raise EdgeError(
+                f"{path}: function {name}: {e}", "annotate every parameter with a JSON-able type", ExitCode.USAGE
+            ) from e
     if not tools:
-        raise EdgeError(f"{path} defines no public functions", "a tool is a typed function with a docstring",
-                        ExitCode.USAGE)  # fmt: skip
+        raise EdgeError(
+            f"{path} defines no public functions", "a tool is a typed function with a docstring", ExitCode.USAGE
+        )
     return tools

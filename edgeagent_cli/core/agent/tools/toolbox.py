@@ -41,8 +41,10 @@ class Tool:
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI `tools` entry."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.parameters}}  # fmt: skip
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
     def __call__(self, arguments: dict[str, Any]) -> str:
         result = self.func(**arguments)

@@ -45,7 +45,11 @@ def map_error(exc: BaseException, repo: str, what: str = "") -> EdgeError | None
     if isinstance(exc, hf_errors.EntryNotFoundError):
         return EdgeError(f"{repo} has no file {what}", code=ExitCode.NOT_FOUND)
     if isinstance(exc, hf_errors.OfflineModeIsEnabled | hf_errors.LocalEntryNotFoundError):
-        return EdgeError(f"cannot reach {_endpoint()} (offline)", "drop --offline/HF_HUB_OFFLINE, or pull on a connected machine", ExitCode.UNREACHABLE)
+        return EdgeError(
+            f"cannot reach {_endpoint()} (offline)",
+            "drop --offline/HF_HUB_OFFLINE, or pull on a connected machine",
+            ExitCode.UNREACHABLE,
+        )
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
@@ -54,7 +58,11 @@ def map_error(exc: BaseException, repo: str, what: str = "") -> EdgeError | None
             return EdgeError(f"{repo}: not found ({what or 'repo'})", code=ExitCode.NOT_FOUND)
         return EdgeError(f"the Hub answered {status} for {repo}: {str(exc).splitlines()[0]}", code=ExitCode.UNREACHABLE)
     if isinstance(exc, transport_errors()):
-        return EdgeError(f"cannot reach {_endpoint()}: {type(exc).__name__}", "check the network or HF_ENDPOINT", ExitCode.UNREACHABLE)
+        return EdgeError(
+            f"cannot reach {_endpoint()}: {type(exc).__name__}",
+            "check the network or HF_ENDPOINT",
+            ExitCode.UNREACHABLE,
+        )
     return None
 
 
@@ -76,12 +84,19 @@ def list_files(repo: str, revision: str | None = None, token: str | None = None)
 
     if offline():
         raise EdgeError(f"cannot list {repo}: offline", "drop --offline/HF_HUB_OFFLINE", ExitCode.UNREACHABLE)
-    info = _call(lambda: HfApi(endpoint=_endpoint(), token=token).model_info(repo, revision=revision, files_metadata=True), repo)
+    info = _call(
+        lambda: HfApi(endpoint=_endpoint(), token=token).model_info(repo, revision=revision, files_metadata=True), repo
+    )
     files = []
     for s in info.siblings or []:
         lfs = s.lfs
-        files.append({"file": s.rfilename, "size_bytes": (lfs.size if lfs else None) or s.size or 0,
-                      "sha256": lfs.sha256 if lfs else None})  # fmt: skip
+        files.append(
+            {
+                "file": s.rfilename,
+                "size_bytes": (lfs.size if lfs else None) or s.size or 0,
+                "sha256": lfs.sha256 if lfs else None,
+            }
+        )
     return {"commit": info.sha, "gated": bool(getattr(info, "gated", False)), "files": files}
 
 
@@ -129,7 +144,9 @@ class RangeFile:
         self.client.close()
 
 
-def read_remote_header(repo: str, filename: str, revision: str, size: int | None, token: str | None = None) -> tuple[gguf.GGUFHeader, int]:
+def read_remote_header(
+    repo: str, filename: str, revision: str, size: int | None, token: str | None = None
+) -> tuple[gguf.GGUFHeader, int]:
     """The GGUF header of a remote file and the bytes it took to read it."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers
@@ -166,8 +183,9 @@ def download(
     delay = 1.0
     for attempt in range(1, attempts + 1):
         try:
-            path = hf_hub_download(repo, filename, revision=revision, local_dir=dest_dir, token=token,
-                                   endpoint=_endpoint())  # fmt: skip
+            path = hf_hub_download(
+                repo, filename, revision=revision, local_dir=dest_dir, token=token, endpoint=_endpoint()
+            )
             return Path(path)
         except Exception as e:
             mapped = map_error(e, repo, filename)

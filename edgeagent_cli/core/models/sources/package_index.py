@@ -22,8 +22,19 @@ from edgeagent_cli.core.util.hashing import copy_hashing
 
 
 def download_wheel(package: str, version: str, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        f"{package}=={version}",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         err = (done.stderr or done.stdout).strip().splitlines()
@@ -31,8 +42,11 @@ def download_wheel(package: str, version: str, dest: Path) -> Path:
         text = (done.stderr or "").lower()
         if "no matching distribution" in text or "could not find a version" in text:
             raise EdgeError(f"{package}=={version} is not on the package index: {last}", code=ExitCode.NOT_FOUND)
-        raise EdgeError(f"pip could not download {package}=={version}: {last}",
-                        "check the index URL (PIP_INDEX_URL) and the network", ExitCode.UNREACHABLE)  # fmt: skip
+        raise EdgeError(
+            f"pip could not download {package}=={version}: {last}",
+            "check the index URL (PIP_INDEX_URL) and the network",
+            ExitCode.UNREACHABLE,
+        )
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
         raise EdgeError(f"pip downloaded no wheel for {package}=={version}", code=ExitCode.NOT_FOUND)
