@@ -1,4 +1,4 @@
-"""edgeagent bench vs llama-bench, measured alternately in one run (ENVIRONMENT.md: shared machines are noisy).
+"""edgeagent bench vs llama-bench, measured alternately in one run (shared machines are noisy).
 
     python benchmarks/compare_llama_bench.py --llama-bench PATH --model MODEL.gguf [--threads 1,2] [--rounds 2]
 

@@ -31,14 +31,7 @@ from tests.hubserver import HubServer, RemoteFile, gguf_header  # noqa: E402
 
 def memory(model: Path) -> list[dict]:
     s = gguf.read_file_header(model).summary()
-    arch = {
-        "n_layers": s["n_layers"],
-        "n_heads": s["n_heads"],
-        "n_kv_heads": s["n_kv_heads"],
-        "head_dim": s["head_dim"],
-        "hidden_size": s["embedding_length"],
-        "vocab_size": s["vocab_size"],
-    }
+    arch = gguf.arch_numbers(s)
     rows = []
     for ctx in (2048, 8192):
         measured = memprobe.measure(model, ctx)["peak_rss_bytes"]

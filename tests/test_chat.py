@@ -34,6 +34,17 @@ def test_calculator_answers_17_times_23(smollm2: Path, workspace: Path) -> None:
     assert [m["role"] for m in doc["messages"]][:3] == ["user", "assistant", "tool"]
 
 
+def test_chat_takes_its_settings_from_the_resolver(smollm2: Path, workspace: Path) -> None:
+    done = cli("chat", str(smollm2), "-p", "Hi", "--no-builtins", "--profile", "edge", "--verbose", "--json",
+               env={"EDGEAGENT_CTX": "1024", "EDGEAGENT_BATCH": "128"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    settings = json.loads(done.stdout)["settings"]
+    assert settings["context"] == {"value": 1024, "source": "EDGEAGENT_CTX"}
+    assert settings["batch"] == {"value": 128, "source": "EDGEAGENT_BATCH"}
+    assert settings["profile"] == {"name": "edge", "source": "--profile"}
+    assert "threads=" in done.stderr and "from profile edge (auto: physical cores)" in done.stderr
+
+
 def test_time_question_calls_the_time_tool_and_stdin_works(smollm2: Path, workspace: Path) -> None:
     done = cli("chat", str(smollm2), "--json", "--expect-tool", "current_time", input="What time is it right now?")
     assert done.returncode == 0, done.stderr

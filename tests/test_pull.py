@@ -14,7 +14,7 @@ from tests.conftest import SMOLLM2_SHA256, SMOLLM2_SIZE, cli, cli_json, one_line
 from tests.hubserver import HubServer, RemoteFile, gguf_header
 
 PHI = "unsloth/Phi-4-mini-instruct-GGUF"
-# Sizes from shared/research/catalog_facts (Q4_K_M exact; others the Hub's display sizes).
+# Sizes from the verified catalog facts (Q4_K_M exact; others the Hub's display sizes).
 PHI_FILES = {
     "Phi-4-mini-instruct-Q2_K.gguf": 1_680_000_000, "Phi-4-mini-instruct-Q3_K_M.gguf": 2_120_000_000,
     "Phi-4-mini-instruct-Q4_K_M.gguf": 2_491_874_272, "Phi-4-mini-instruct-Q5_K_M.gguf": 2_850_000_000,

@@ -1,4 +1,4 @@
-"""The one place where exceptions become messages and exit codes (CLI-CONTRACT.md, "Exit codes").
+"""The one place where exceptions become messages and exit codes (`core.errors.ExitCode`).
 
 Library exceptions users meet (network errors, a truncated GGUF, a full disk) are mapped to EdgeError
 through a table keyed by exception type, so a user sees one line they can act on. Anything else is a

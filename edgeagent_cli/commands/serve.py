@@ -69,6 +69,7 @@ def start(
             f"parallel={resolved['parallel']} ({resolved.source('parallel')}) is not applied: llama-cpp-python's "
             "server answers one request at a time (--engine vllm serves in parallel)"
         )
+    manager.check_access(host, api_key, resolved)
     path, rec = resolve_model(model)
     st = manager.start(rec.name if rec else path.stem, path, host, port, api_key, resolved)
     word = "already running" if st.already_running else "serving"

@@ -1,4 +1,4 @@
-"""One error type for expected failures, and the exit codes of CLI-CONTRACT.md."""
+"""One error type for expected failures, and the exit codes scripts rely on (README, "Commands")."""
 
 from __future__ import annotations
 

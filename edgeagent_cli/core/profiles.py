@@ -13,29 +13,12 @@ from typing import Any
 
 from edgeagent_cli.core import paths
 from edgeagent_cli.core.errors import EdgeError, ExitCode
+from edgeagent_cli.core.models.fit import QUALITY
 from edgeagent_cli.core.results import Result, Table
 from edgeagent_cli.core.util.yaml_loader import DataFileError, Field, check, load
 
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
-QUANTS = (
-    "Q2_K",
-    "Q3_K_S",
-    "Q3_K_M",
-    "Q3_K_L",
-    "Q4_0",
-    "Q4_1",
-    "Q4_K_S",
-    "Q4_K_M",
-    "Q5_0",
-    "Q5_1",
-    "Q5_K_S",
-    "Q5_K_M",
-    "Q6_K",
-    "Q8_0",
-    "BF16",
-    "F16",
-    "F32",
-)
+QUANTS = tuple(QUALITY)  # every quant label the fit decision knows, lowest quality first
 
 COMMON = {
     "name": Field((str,), required=True),

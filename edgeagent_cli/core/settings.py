@@ -62,25 +62,27 @@ def _kv_type(text: str) -> str:
 
 @dataclass(frozen=True)
 class Spec:
-    """A setting: its variable, how to read the variable, its profile field and its default."""
+    """A setting: its variable, how to read the variable, its profile field, its default and its flag."""
 
     env: str
     parse: Callable[[str], Any]
     profile_field: str | None
     default: Any = None
+    flag: str = ""
 
 
 SPECS: dict[str, Spec] = {
-    "context": Spec("EDGEAGENT_CTX", int, "context", 4096),
-    "threads": Spec("EDGEAGENT_THREADS", int, "threads", "auto"),
-    "gpu_layers": Spec("EDGEAGENT_GPU_LAYERS", int, "gpu_layers", 0),
-    "batch": Spec("EDGEAGENT_BATCH", int, "batch", 512),
-    "kv_cache_type": Spec("EDGEAGENT_KV_CACHE_TYPE", _kv_type, "kv_cache_type", "f16"),
-    "flash_attn": Spec("EDGEAGENT_FLASH_ATTN", _bool, "flash_attn", None),  # None: llama.cpp decides (auto)
-    "mlock": Spec("EDGEAGENT_MLOCK", _bool, "mlock", False),
-    "max_memory": Spec("EDGEAGENT_MAX_MEMORY", parse_size, None, None),
-    "parallel": Spec("EDGEAGENT_PARALLEL", int, "parallel", 1),
-    "api_key_required": Spec("EDGEAGENT_API_KEY_REQUIRED", _bool, "api_key_required", False),
+    "context": Spec("EDGEAGENT_CTX", int, "context", 4096, "--ctx"),
+    "threads": Spec("EDGEAGENT_THREADS", int, "threads", "auto", "--threads"),
+    "gpu_layers": Spec("EDGEAGENT_GPU_LAYERS", int, "gpu_layers", 0, "--gpu-layers"),
+    "batch": Spec("EDGEAGENT_BATCH", int, "batch", 512, "--batch"),
+    "kv_cache_type": Spec("EDGEAGENT_KV_CACHE_TYPE", _kv_type, "kv_cache_type", "f16", "--kv-cache-type"),
+    # None: llama.cpp decides (auto), as llama-bench's default
+    "flash_attn": Spec("EDGEAGENT_FLASH_ATTN", _bool, "flash_attn", None, "--flash-attn"),
+    "mlock": Spec("EDGEAGENT_MLOCK", _bool, "mlock", False, "--mlock"),
+    "max_memory": Spec("EDGEAGENT_MAX_MEMORY", parse_size, None, None, "--max-memory"),
+    "parallel": Spec("EDGEAGENT_PARALLEL", int, "parallel", 1, "--parallel"),
+    "api_key_required": Spec("EDGEAGENT_API_KEY_REQUIRED", _bool, "api_key_required", False, "--api-key-required"),
 }
 ALL_GPU_LAYERS = 99  # a profile's -1 ("every layer"): more layers than any small model has
 
@@ -146,7 +148,7 @@ def _from_env(key: str, spec: Spec) -> Value | None:
 def _one(key: str, flag: Any, profiles: list[Profile]) -> Value:
     spec = SPECS[key]
     if flag is not None:
-        return Value(flag, f"--{key.replace('_', '-')}")
+        return Value(flag, spec.flag)
     env = _from_env(key, spec)
     if env is not None:
         return env

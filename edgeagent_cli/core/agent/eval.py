@@ -1,6 +1,6 @@
 """Berkeley Function Calling Leaderboard files, and answers checked the way BFCL's AST checker does.
 
-The data (../shared/bfcl, Apache-2.0) is JSON lines: questions with their functions, and possible
+The data (vendored in tests/data/bfcl, Apache-2.0) is JSON lines: questions with their functions, and possible
 answers listing, for each parameter, every accepted value ("" meaning the parameter may be left
 out). BFCL's parameter types are Python's: dict, float, tuple and any are mapped to JSON schema's
 object, number, array and an unconstrained value; dotted names (math.factorial) are not valid

@@ -4,7 +4,7 @@ pp<N>: N random tokens decoded in batches of n_batch (logits only for the last t
 llama_synchronize. tg<N>: N single-token decodes, each synchronized. One warm-up run, then `reps`
 timed runs with the KV cache cleared between them. Tokenization and sampling are excluded, and no
 logits are copied into Python: per-token Python work is a few ctypes calls, so tg matches llama-bench
-(a naive `Llama.eval()` loop copies 49k logits per token and loses 17%; ENVIRONMENT.md).
+(a naive `Llama.eval()` loop copies 49k logits per token and loses 17%).
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def rebuild_command(version: str | None, cmake_flags: list[str]) -> str:
 
 
 def cpu_safe_flags(cpu_features: list[str]) -> list[str]:
-    """Flags for a portable build using only what this CPU has (never AMX: see ENVIRONMENT.md)."""
+    """Flags for a portable build using only what this CPU has (never AMX: see the README, "Why the build flags")."""
     if any(f in cpu_features for f in ("NEON", "DOTPROD")):
         return ["-DGGML_NATIVE=OFF"]
     flags = ["-DGGML_NATIVE=OFF"]

@@ -28,7 +28,6 @@ ENTRY = {
     "gated": Field((bool,)),
     "package": Field((dict,)),
     "default_source": Field((str,), choices=("hf", "package")),
-    "default_quant": Field((str,)),
 }
 FILE = {
     "file": Field((str,), required=True),

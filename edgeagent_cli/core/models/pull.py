@@ -82,6 +82,20 @@ def _package_variants(entry: catalog.Entry) -> list[dict[str, Any]]:
     ]
 
 
+def _pin_changes(entry: catalog.Entry, variants: list[dict[str, Any]]) -> list[str]:
+    """Files whose sha256 on the Hub differs from the one the catalog pins: the repo was re-uploaded."""
+    changed = []
+    for v in variants:
+        pinned = (entry.known_file(v["quant"]) or {}).get("sha256")
+        listed = v["files"][0].get("sha256")
+        if pinned and listed and pinned.lower() != listed.lower():
+            changed.append(
+                f"{v['file']} on the Hub (sha256 {listed[:12]}…) is not the one the catalog pins "
+                f"({pinned[:12]}…): the repo changed since the catalog was written"
+            )
+    return changed
+
+
 def plan(
     ref_text: str,
     ctx: int,
@@ -115,6 +129,7 @@ def plan(
         variants = fit.group_variants(listing["files"])
         if not variants:
             raise EdgeError(f"{ref.repo} has no GGUF model files", code=ExitCode.NOT_FOUND)
+        warnings += _pin_changes(entry, variants) if entry else []
         smallest = min(variants, key=lambda v: v["size_bytes"])
         try:
             header, header_bytes = huggingface.read_remote_header(

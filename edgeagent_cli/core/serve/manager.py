@@ -111,6 +111,16 @@ class LogTail(Result):
     lines: list[str]
 
 
+def check_access(host: str, api_key: str | None, settings: Settings) -> None:
+    """A server others can reach, or one the deployment profile locks, needs an API key."""
+    if not is_loopback(host) and not api_key:
+        hint = "pass --api-key (or bind 127.0.0.1)"
+        raise EdgeError(f"refusing to listen on {host} without an API key", hint, ExitCode.USAGE)
+    if settings["api_key_required"] and not api_key:
+        why = f"an API key is required ({settings.source('api_key_required')})"
+        raise EdgeError(why, "pass --api-key or set EDGEAGENT_API_KEY", ExitCode.USAGE)
+
+
 def server_args(settings: Settings) -> list[str]:
     """llama-cpp-python server flags from the settings. A quantized V cache needs flash attention in
     llama.cpp, so without it only the K cache is quantized."""
@@ -147,16 +157,7 @@ def start(
     wait: float = 120.0,
 ) -> Started:
     """Start (or find) the server for `name`; wait until it answers."""
-    if not is_loopback(host) and not api_key:
-        raise EdgeError(
-            f"refusing to listen on {host} without an API key", "pass --api-key (or bind 127.0.0.1)", ExitCode.USAGE
-        )
-    if settings["api_key_required"] and not api_key:
-        raise EdgeError(
-            f"the settings require an API key ({settings.source('api_key_required')})",
-            "pass --api-key or set EDGEAGENT_API_KEY",
-            ExitCode.USAGE,
-        )
+    check_access(host, api_key, settings)
     for st in states():
         if st["name"] == name:
             return _started(st, True, settings)

@@ -2,7 +2,7 @@
 
 Reading tools run freely. Writing, shell-like and network tools need approval: `--allow-tool NAME`
 approves in advance, a terminal asks y/n, and without a terminal the call is refused with an error
-that names the flag (CLI-CONTRACT.md: nothing waits for input when stdin is not a terminal).
+that names the flag (nothing waits for input when stdin is not a terminal).
 """
 
 from __future__ import annotations
