@@ -21,11 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgeagent_cli.core.bench import memory as memprobe  # noqa: E402
-from edgeagent_cli.core.models import (
-    fit,  # noqa: E402
-    gguf,  # noqa: E402
-)
+from edgeagent_cli.core.bench import memory as bench_memory  # noqa: E402
+from edgeagent_cli.core.models import fit, gguf  # noqa: E402
 from tests.hubserver import HubServer, RemoteFile, gguf_header  # noqa: E402
 
 
@@ -34,7 +31,7 @@ def memory(model: Path) -> list[dict]:
     arch = gguf.arch_numbers(s)
     rows = []
     for ctx in (2048, 8192):
-        measured = memprobe.measure(model, ctx)["peak_rss_bytes"]
+        measured = bench_memory.measure(model, ctx)["peak_rss_bytes"]
         est = fit.estimate(model.stat().st_size, arch, ctx)["total_bytes"]
         rows.append(
             {

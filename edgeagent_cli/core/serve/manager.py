@@ -164,22 +164,9 @@ def start(
     port = port or free_port(host if is_loopback(host) else "0.0.0.0")
     log = paths.logs_dir() / f"serve-{safe_name(name)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(model_path),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        *server_args(settings),
-        "--model_alias",
-        name,
-        "--interrupt_requests",
-        "False",
-    ]  # queue concurrent requests, never cut one off
+    # --interrupt_requests False: concurrent requests queue; none is cut off by the next
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", host, "--port", str(port),
+           *server_args(settings), "--model_alias", name, "--interrupt_requests", "False"]  # fmt: skip
     if api_key:
         cmd += ["--api_key", api_key]
     with log.open("ab") as fh:
@@ -187,31 +174,26 @@ def start(
             cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', 'localhost') else host}:{port}/v1"
-    st = {
-        "name": name,
-        "pid": proc.pid,
-        "host": host,
-        "port": port,
-        "base_url": base_url,
-        "model": name,
-        "model_path": str(model_path),
-        "log": str(log),
-        "started_at": time.time(),
-        "api_key_set": bool(api_key),
-        "command": shlex.join(c if c != api_key else "***" for c in cmd),
-    }
+    st = {"name": name, "pid": proc.pid, "host": host, "port": port, "base_url": base_url, "model": name,
+          "model_path": str(model_path), "log": str(log), "started_at": time.time(), "api_key_set": bool(api_key),
+          "command": shlex.join(c if c != api_key else "***" for c in cmd)}  # fmt: skip
+    _wait_until_it_answers(proc, base_url, api_key, log, wait)
+    atomic_write_text(_state_path(name), json.dumps(st, indent=2))
+    return _started(st, False, settings)
+
+
+def _wait_until_it_answers(proc: subprocess.Popen[bytes], base_url: str, api_key: str | None, log: Path,
+                           wait: float) -> None:  # fmt: skip
     deadline = time.time() + wait
     while time.time() < deadline:
         if proc.poll() is not None:
             raise EdgeError(f"the server exited with code {proc.returncode}: {tail(log, 3)}", f"full log: {log}")
         if answers(base_url, api_key, timeout=1.0):
-            atomic_write_text(_state_path(name), json.dumps(st, indent=2))
-            return _started(st, False, settings)
+            return
         time.sleep(0.2)
     stop_pid(proc.pid)
-    raise EdgeError(
-        f"the server did not answer within {wait:.0f} s: {tail(log, 3)}", f"full log: {log}", ExitCode.UNREACHABLE
-    )
+    why = f"the server did not answer within {wait:.0f} s: {tail(log, 3)}"
+    raise EdgeError(why, f"full log: {log}", ExitCode.UNREACHABLE)
 
 
 def _started(st: dict[str, Any], existing: bool, settings: Settings) -> Started:
