@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edgeagent_cli.cli.options import ApiKeyOpt, EndpointOpt, GpuLayersOpt, JsonOpt, ProfileOpt, VerboseOpt
 from edgeagent_cli.cli.output import Output, human_bytes
-from edgeagent_cli.core.bench.results import BenchHistory, BenchResult
 from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
+
+if TYPE_CHECKING:
+    from edgeagent_cli.core.bench.results import BenchHistory, BenchResult
 
 ModelsArg = Annotated[
     list[str] | None, typer.Argument(help="Stored model names or .gguf paths (default: most recently pulled).")
@@ -98,7 +100,7 @@ def bench(
             result = run.run_local(models, plan, resolved, out.info)
         except Interrupted as stop:
             partial = stop.partial
-            assert isinstance(partial, BenchResult)
+            assert isinstance(partial, run.BenchResult)
             out.warn(stop.note)
             out.emit(partial, lambda o: _render(o, partial), fmt)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None

@@ -7,12 +7,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeagent_cli.core import paths
 from edgeagent_cli.core.errors import EdgeError, ExitCode
-from edgeagent_cli.core.hardware.machine import Machine
 from edgeagent_cli.core.results import Result, Table
+
+if TYPE_CHECKING:
+    from edgeagent_cli.core.hardware.machine import Machine
 
 HIGHER_IS_BETTER = ("avg_ts",)
 COLUMNS = ["model", "test", "n_threads", "avg_ts", "stddev_ts", "avg_ns", "n_gpu_layers"]

@@ -10,7 +10,6 @@ import ctypes
 import importlib.util
 import os
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +60,8 @@ def compiled_cpu_features(sections: dict[str, dict[str, str]]) -> list[str]:
 
 def probe() -> dict[str, Any]:
     """Version, system info and GPU offload of the installed build; `installed: False` when absent."""
+    from importlib import metadata  # 30 ms: imported only when the build is asked about
+
     try:
         version = metadata.version("llama-cpp-python")
     except metadata.PackageNotFoundError:
