@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeagent_cli import SCHEMA_VERSION
-from edgeagent_cli.core.errors import EdgeError, ExitCode
+from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 from edgeagent_cli.core.results import Result
 
 Mapper = Callable[[Any], EdgeError | None]
@@ -59,52 +59,53 @@ def translate(exc: BaseException) -> EdgeError | None:
     return None
 
 
-def report(err: EdgeError, json_mode: bool) -> int:
-    line = f"error: {err.message}"
+def report(err: EdgeError, json_mode: bool, prefix: str = "error: ") -> int:
+    """One line on stderr; with --json, one document: the partial result (if any), `error` and `exit_code`."""
+    line = prefix + _one_line(err.message)
     if err.hint:
-        line += f" (hint: {err.hint})"
+        line += f" (hint: {_one_line(err.hint)})"
     sys.stderr.write(line + "\n")
     if json_mode:
-        data = (
-            err.data.to_dict()
-            if isinstance(err.data, Result)
-            else {"schema_version": SCHEMA_VERSION, **(err.data or {})}
-        )
+        if isinstance(err.data, Result):
+            data = err.data.to_dict()
+        else:
+            data = {"schema_version": SCHEMA_VERSION, **(err.data or {})}
         data["error"] = {"code": int(err.code), "message": err.message, "hint": err.hint}
+        data["exit_code"] = int(err.code)
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     return int(err.code)
 
 
+def _one_line(text: str) -> str:
+    """Library messages carry newlines; the contract is one line."""
+    return " ".join(str(text).split())
+
+
 def _usage(e: Any, json_mode: bool) -> int:
-    """A bad flag or value: Click's own message, and exit 2."""
-    show = getattr(e, "show", None)
-    if show:
-        show()
-    else:
-        sys.stderr.write(f"error: {e}\n")
-    code = int(getattr(e, "exit_code", ExitCode.USAGE))
-    if json_mode and code == ExitCode.USAGE:
-        doc = {"schema_version": SCHEMA_VERSION, "error": {"code": code, "message": str(e), "hint": "see --help"}}
-        sys.stdout.write(json.dumps(doc) + "\n")
-    return code
+    """A bad flag or value: Click's message in one line, and exit 2."""
+    message = e.format_message() if hasattr(e, "format_message") else str(e)
+    ctx = getattr(e, "ctx", None)
+    where = f"`{ctx.command_path} --help`" if ctx is not None else "--help"
+    return report(EdgeError(message, f"see {where}", ExitCode.USAGE), json_mode)
 
 
-def _bug(e: Exception, json_mode: bool) -> int:
+def _bug(e: BaseException, json_mode: bool) -> int:
     mapped = translate(e)
     if mapped is not None:
         return report(mapped, json_mode)
     if os.environ.get("EDGEAGENT_DEBUG") == "1":
         import traceback
 
-        traceback.print_exc()
-    else:
-        sys.stderr.write(f"internal error ({type(e).__name__}), rerun with EDGEAGENT_DEBUG=1\n")
-    return int(ExitCode.FAILURE)
+        traceback.print_exception(e)
+    bug = EdgeError(f"internal error ({type(e).__name__})", "rerun with EDGEAGENT_DEBUG=1", ExitCode.FAILURE)
+    return report(bug, json_mode, prefix="")
 
 
-def interrupted() -> int:
-    sys.stderr.write("interrupted\n")
-    return int(ExitCode.INTERRUPTED)
+def interrupted(json_mode: bool, stop: BaseException | None = None) -> int:
+    """Ctrl-C: `interrupted` on stderr and exit 130; with --json, what was done so far and the error."""
+    if isinstance(stop, Interrupted):
+        return report(EdgeError(stop.note, code=ExitCode.INTERRUPTED, data=stop.partial), json_mode, prefix="")
+    return report(EdgeError("interrupted", code=ExitCode.INTERRUPTED), json_mode, prefix="")
 
 
 def run(app: Any, argv: list[str]) -> int:
@@ -114,17 +115,19 @@ def run(app: Any, argv: list[str]) -> int:
     try:
         rv = app(args=argv, prog_name="edgeagent", standalone_mode=False)
         if rv == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a returned 130, without a word
-            return interrupted()
+            return interrupted(json_mode)
         return rv if isinstance(rv, int) else 0
     except EdgeError as e:
         return report(e, json_mode)
     except typer.Exit as e:
         return int(getattr(e, "exit_code", 0) or 0)
-    except (typer.Abort, KeyboardInterrupt):
-        return interrupted()
+    except (typer.Abort, KeyboardInterrupt) as e:
+        return interrupted(json_mode, e)
     except typer.TyperException as e:
         return _usage(e, json_mode)
     except BrokenPipeError:
         return 0
+    except SystemExit as e:  # a library or a user's tool called sys.exit: that is not our contract's exit code
+        return _bug(RuntimeError(f"exit({e.code}) called"), json_mode)
     except Exception as e:
         return _bug(e, json_mode)

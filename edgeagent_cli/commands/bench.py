@@ -101,9 +101,9 @@ def bench(
         except Interrupted as stop:
             partial = stop.partial
             assert isinstance(partial, run.BenchResult)
-            out.warn(stop.note)
-            out.emit(partial, lambda o: _render(o, partial), fmt)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            if not json_:  # the figures so far, as a table; with --json the error document carries them
+                out.emit(partial, lambda o: _render(o, partial), fmt)
+            raise
     run.gate(result, baseline, max_regression)
     failure = run.gate_error(result, max_regression)
     if failure is not None and out.json_mode:

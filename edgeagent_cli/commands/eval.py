@@ -87,9 +87,9 @@ def tools(
         )
     except Interrupted as stop:
         partial = stop.partial
-        out.warn(stop.note)
-        out.emit(partial, lambda o: _render(o, partial))
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        if not json_:  # the figures so far, as a table; with --json the error document carries them
+            out.emit(partial, lambda o: _render(o, partial))
+        raise
     finally:
         runtime.close()
     if min_accuracy is not None and (result.accuracy or 0) < min_accuracy:

@@ -17,7 +17,7 @@ from edgeagent_cli.core.agent.loop import Agent, OnEvent, Outcome
 from edgeagent_cli.core.agent.runtime import OnText, Runtime
 from edgeagent_cli.core.agent.runtime.open import RuntimeConfig
 from edgeagent_cli.core.agent.tools import Tool, Toolbox
-from edgeagent_cli.core.errors import EdgeError, ExitCode
+from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 from edgeagent_cli.core.results import Result
 from edgeagent_cli.core.settings import Settings
 
@@ -178,6 +178,8 @@ def ask_once(
     except EdgeError as e:  # a refused approval: the transcript so far still belongs in the document
         e.data = session.transcript()
         raise
+    except KeyboardInterrupt:
+        raise Interrupted(session.transcript(), "interrupted") from None
     doc = session.transcript(outcome)
     called = {c["name"] for c in outcome.calls}
     if expect_tool and expect_tool not in called:

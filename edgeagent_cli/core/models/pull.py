@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent_cli.core import paths
-from edgeagent_cli.core.errors import EdgeError, ExitCode
+from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 from edgeagent_cli.core.models import catalog, fit, gguf
 from edgeagent_cli.core.models.sources import huggingface, package_index
 from edgeagent_cli.core.models.store import ModelRecord, Store
@@ -355,6 +355,9 @@ def pull(
         return result
     if on_plan:
         on_plan(result)
-    rec = fetch(p, token=env_token(), progress=progress, on_event=on_event)
+    try:
+        rec = fetch(p, token=env_token(), progress=progress, on_event=on_event)
+    except KeyboardInterrupt:
+        raise Interrupted(result, "interrupted: nothing was stored; pull again to resume the download") from None
     result.stored = _stored(rec)
     return result
