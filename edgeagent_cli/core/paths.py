@@ -11,7 +11,12 @@ def home() -> Path:
     """EDGEAGENT_HOME, else the platform's user data directory (as `hf` and `llm` do)."""
     env = os.environ.get("EDGEAGENT_HOME")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            from edgeagent_cli.core.errors import EdgeError, ExitCode
+
+            raise EdgeError(f"EDGEAGENT_HOME={env} is not a directory", "point it at a directory", ExitCode.USAGE)
+        return path
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "edgeagent"
     if sys.platform == "win32":

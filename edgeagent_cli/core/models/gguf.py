@@ -35,6 +35,17 @@ FILE_TYPES = {
 }  # fmt: skip
 
 
+# ggml tensor type -> (values per block, bytes per block), as ggml lays them out (gguf's GGML_QUANT_SIZES).
+GGML_BLOCKS = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 40),
+    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
+    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
+    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
+    34: (256, 54), 35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
+}  # fmt: skip
+DEFAULT_ALIGNMENT = 32
+
+
 class GGUFError(Exception):
     """The bytes are not a readable GGUF header."""
 
@@ -69,6 +80,19 @@ class GGUFHeader:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
+
+    def data_end(self) -> int | None:
+        """The file size the tensors need: the aligned data section's start plus the furthest tensor's end.
+        None when a tensor has a type this reader does not know (its size cannot be checked)."""
+        alignment = _int(self.metadata.get("general.alignment")) or DEFAULT_ALIGNMENT
+        start = -(-self.header_bytes // alignment) * alignment
+        end = 0
+        for t in self.tensors:
+            block = GGML_BLOCKS.get(t.ggml_type)
+            if block is None:
+                return None
+            end = max(end, t.offset + t.n_elements // block[0] * block[1])
+        return start + end
 
     @property
     def architecture(self) -> str | None:
@@ -230,10 +254,16 @@ def read_header(stream: BinaryIO, size: int | None = None, tensors: bool = True)
     return GGUFHeader(version, metadata, infos, r.pos)
 
 
-def read_file_header(path: Path) -> GGUFHeader:
+def read_file_header(path: Path, check_data: bool = True) -> GGUFHeader:
+    """The header of a local file; with check_data, also that the file holds every tensor's bytes
+    (a copy cut short keeps a readable header and loses the weights)."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
-            return read_header(f, size)
+            header = read_header(f, size)
     except OSError as e:
         raise GGUFError(f"cannot read {path}: {e.strerror}") from e
+    need = header.data_end() if check_data else None
+    if need is not None and size < need:
+        raise GGUFError(f"truncated: the file has {size:,} bytes and its tensors need {need:,}")
+    return header

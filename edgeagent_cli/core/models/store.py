@@ -47,6 +47,27 @@ class ModelRecord:
         return asdict(self)
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
+
+
+def _damaged(index: Path, why: str) -> EdgeError:
+    return EdgeError(f"the store index {index} is unreadable: {why}",
+                     "restore it from a backup, or move it away and import the models again")  # fmt: skip
+
+
+def dir_key(name: str) -> str:
+    """The directory a model's file lives in. Names that differ only in characters a file name cannot
+    hold (`x:1`, `x--1`) or in case (`X:1`) would share it, so such a second name is refused."""
+    return safe_name(name).lower()
+
+
+def _refuse_collision(records: dict[str, ModelRecord], name: str) -> None:
+    for other in records.values():
+        if other.name != name and dir_key(other.name) == dir_key(name):
+            raise EdgeError(f"model name {name!r} is too close to the stored {other.name!r}",
+                            "they would share a directory; choose another --name", ExitCode.USAGE)  # fmt: skip
+
+
 def default_name(path: Path) -> str:
     return path.name[: -len(".gguf")].lower() if path.name.lower().endswith(".gguf") else path.name.lower()
 
@@ -77,11 +98,14 @@ class Store:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
-            raise EdgeError(
-                f"the store index {self.index_path} is unreadable: {e}",
-                "restore it from a backup or remove it and import the models again",
-            ) from e
-        return {name: ModelRecord(**rec) for name, rec in raw.get("models", {}).items()}
+            raise _damaged(self.index_path, str(e)) from e
+        models = raw.get("models") if isinstance(raw, dict) else None
+        if not isinstance(models, dict):
+            raise _damaged(self.index_path, "it does not hold a mapping of models")
+        try:
+            return {name: ModelRecord(**rec) for name, rec in models.items()}
+        except TypeError as e:  # a record that is not a mapping, or lacks or adds fields
+            raise _damaged(self.index_path, f"a record is malformed ({e})") from e
 
     def _save(self, records: dict[str, ModelRecord]) -> None:
         doc = {"version": 1, "models": {n: r.to_dict() for n, r in sorted(records.items())}}
@@ -127,24 +151,29 @@ class Store:
         src = src.expanduser()
         if not src.is_file():
             raise not_found(f"no such file: {src}")
-        meta = inspect_gguf(src)
         name = name or default_name(src)
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]*", name):
-            raise EdgeError(f"invalid model name {name!r}", "use letters, digits and . _ - : +", ExitCode.USAGE)
+        if not NAME.fullmatch(name):
+            hint = "use at most 128 letters, digits and . _ - : +, starting with a letter or digit"
+            raise EdgeError(f"invalid model name {name[:80]!r}", hint, ExitCode.USAGE)
+        meta = inspect_gguf(src)
+        _refuse_collision(self._load(), name)
         self.root.mkdir(parents=True, exist_ok=True)
         if link:
             target, digest = src.resolve(), sha256_file(src, progress)
         else:
             target, digest = self._copy_in(src, name, move, progress)
+        try:
+            return self._register(src, name, target, digest, meta, link, source, expected_sha256)
+        except BaseException:
+            if not link and target.exists() and not any(r.path == str(target) for r in self.list()):
+                self._remove_files_at(target)  # nothing unregistered stays behind
+            raise
+
+    def _register(self, src: Path, name: str, target: Path, digest: str, meta: dict[str, Any], link: bool,
+                  source: dict[str, Any] | None, expected_sha256: str | None) -> ModelRecord:  # fmt: skip
         if expected_sha256 and digest != expected_sha256.lower():
-            if not link:
-                with contextlib.suppress(OSError):
-                    target.unlink()
-                    target.parent.rmdir()
-            raise integrity(
-                f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
-                "the download was corrupted; pull again",
-            )
+            raise integrity(f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
+                            "the download was corrupted; pull again")  # fmt: skip
         rec = ModelRecord(
             name=name,
             path=str(target),
@@ -160,6 +189,7 @@ class Store:
         )
         with self.lock():
             records = self._load()
+            _refuse_collision(records, name)
             old = records.get(name)
             records[name] = rec
             self._save(records)
@@ -168,7 +198,7 @@ class Store:
         return rec
 
     def _copy_in(self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None) -> tuple[Path, str]:
-        final_dir = self.root / safe_name(name)
+        final_dir = self.root / dir_key(name)
         final_dir.mkdir(parents=True, exist_ok=True)
         target = final_dir / src.name
         if move:  # a finished download under EDGEAGENT_HOME: hash it where it is, then rename
@@ -213,7 +243,10 @@ class Store:
         return rec
 
     def _remove_files(self, rec: ModelRecord) -> None:
-        path = Path(rec.path)
+        self._remove_files_at(Path(rec.path))
+
+    def _remove_files_at(self, path: Path) -> None:
+        """A model's file, and its directory when that is one of the store's own."""
         with contextlib.suppress(OSError):
             path.unlink()
         if path.parent.parent == self.root:
@@ -229,6 +262,10 @@ class Store:
         digest = sha256_file(path, progress)
         if digest != rec.sha256:
             return {"name": rec.name, "ok": False, "error": f"sha256 {digest} != recorded {rec.sha256}"}
+        try:  # a copy cut short before it was registered hashes as recorded and still lacks its weights
+            gguf.read_file_header(path)
+        except gguf.GGUFError as e:
+            return {"name": rec.name, "ok": False, "error": str(e)}
         return {"name": rec.name, "ok": True, "sha256": digest}
 
 
@@ -236,8 +273,7 @@ def resolve_model(ref: str | None, store: Store | None = None) -> tuple[Path, Mo
     """A MODEL argument: a stored name or a path to a .gguf file; none means the most recently pulled."""
     store = store or Store()
     if ref is None:
-        latest = store.latest()
-        return Path(latest.path), latest
+        ref = store.latest().name
     looks_like_path = ref.lower().endswith(".gguf") or os.sep in ref or ref.startswith(".")
     if looks_like_path:
         path = Path(ref).expanduser()
@@ -246,4 +282,10 @@ def resolve_model(ref: str | None, store: Store | None = None) -> tuple[Path, Mo
         inspect_gguf(path)
         return path, None
     rec = store.get(ref)
-    return Path(rec.path), rec
+    path = Path(rec.path)
+    if not path.is_file():
+        where = "its linked file" if rec.linked else "its file"
+        raise not_found(
+            f"{rec.name}: {where} {path} is missing", "pull or import it again (`edgeagent models rm` drops it)"
+        )
+    return path, rec
