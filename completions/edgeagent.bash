@@ -30,10 +30,10 @@ _edgeagent() {
   case "$path" in
     "") words="bench chat detect eval models profiles pull serve --version --help" ;;
     "bench") words="--threads -t --n-prompt -p --n-gen -n --reps -r --gpu-layers -ngl --latency --no-latency --endpoint --api-key --concurrency --requests --max-tokens --baseline --max-regression --history --csv --md --profile --verbose -v --json --help" ;;
-    "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --ctx -c --threads -t --gpu-layers -ngl --profile --verbose -v --json --help" ;;
+    "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --trust-template --ctx -c --threads -t --gpu-layers -ngl --profile --verbose -v --json --help" ;;
     "detect") words="--profile --json --help" ;;
     "eval") words="tools --help" ;;
-    "eval tools") words="--questions -q --answers -a --limit -n --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --ctx -c --threads -t --profile --verbose -v --json --help" ;;
+    "eval tools") words="--questions -q --answers -a --limit -n --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --trust-template --ctx -c --threads -t --profile --verbose -v --json --help" ;;
     "models") words="export-lock import ls rm show verify --help" ;;
     "models export-lock") words="--json --help" ;;
     "models import") words="--name --link --json --help" ;;
@@ -47,7 +47,7 @@ _edgeagent() {
     "pull") words="--quant -q --ctx -c --max-memory --profile --kv-cache-type --source --dry-run --offline --verbose -v --json --help" ;;
     "serve") words="logs start status stop --help" ;;
     "serve logs") words="--follow -f --lines -n --json --help" ;;
-    "serve start") words="--host --port --api-key --ctx -c --threads -t --gpu-layers -ngl --deployment --engine --profile --verbose -v --json --help" ;;
+    "serve start") words="--host --port --api-key --ctx -c --threads -t --gpu-layers -ngl --deployment --engine --profile --trust-template --verbose -v --json --help" ;;
     "serve status") words="--json --help" ;;
     "serve stop") words="--json --help" ;;
   esac

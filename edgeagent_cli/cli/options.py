@@ -34,6 +34,9 @@ ApiKeyOpt = Annotated[
 ChatTemplateOpt = Annotated[
     Path | None, typer.Option("--chat-template", help="Jinja chat template file to use instead of the model's.")
 ]
+TrustTemplateOpt = Annotated[
+    bool, typer.Option("--trust-template", help="Run a chat template the static scan flags (see `models show`).")
+]
 GrammarOpt = Annotated[
     bool, typer.Option("--grammar/--no-grammar", help="Constrain tool calls with a grammar (in-process).")
 ]

@@ -20,6 +20,7 @@ from edgeagent_cli.cli.options import (
     ProfileOpt,
     RouterOpt,
     ThreadsOpt,
+    TrustTemplateOpt,
     VerboseOpt,
 )
 from edgeagent_cli.cli.output import Output, stdin_is_terminal
@@ -72,6 +73,7 @@ def chat(
     router: RouterOpt = True,
     max_tokens: MaxTokensOpt = 512,
     chat_template: ChatTemplateOpt = None,
+    trust_template: TrustTemplateOpt = False,
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     gpu_layers: GpuLayersOpt = None,
@@ -98,7 +100,7 @@ def chat(
     out = Output(json_)
     question = _question(prompt, json_)
     cfg = ChatConfig(
-        runtime=RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template),
+        runtime=RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template, trust_template),
         tools_files=tools_file or [],
         mcp=mcp or [],
         builtins=builtins,

@@ -18,6 +18,7 @@ from edgeagent_cli.cli.options import (
     ProfileOpt,
     RouterOpt,
     ThreadsOpt,
+    TrustTemplateOpt,
     VerboseOpt,
 )
 from edgeagent_cli.cli.output import Output
@@ -51,6 +52,7 @@ def tools(
     api_key: ApiKeyOpt = None,
     max_tokens: MaxTokensOpt = 256,
     chat_template: ChatTemplateOpt = None,
+    trust_template: TrustTemplateOpt = False,
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     profile: ProfileOpt = None,
@@ -78,7 +80,7 @@ def tools(
         raise EdgeError(f"--min-accuracy {min_accuracy}: give a share between 0 and 1", code=ExitCode.USAGE)
     entries, truth = bfcl.load(questions, answers, limit)
     resolved = settings(out, verbose, profile, context=ctx, threads=threads)
-    cfg = RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template)
+    cfg = RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template, trust_template)
     runtime = open_runtime(cfg, resolved, out.info)
     described = {"grammar": grammar, "router": router, "tool_choice": tool_choice, **resolved.to_dict()}
     try:

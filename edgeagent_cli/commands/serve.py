@@ -14,6 +14,7 @@ from edgeagent_cli.cli.options import (
     ModelArg,
     ProfileOpt,
     ThreadsOpt,
+    TrustTemplateOpt,
     VerboseOpt,
 )
 from edgeagent_cli.cli.output import Output, human_bytes
@@ -40,6 +41,7 @@ def start(
     deployment: DeploymentOpt = "development",
     engine: EngineOpt = "llama-cpp",
     profile: ProfileOpt = None,
+    trust_template: TrustTemplateOpt = False,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -61,6 +63,7 @@ def start(
         _exec_vllm(model, deployment, host, port, api_key)
     if engine != "llama-cpp":
         raise EdgeError(f"unknown engine {engine!r}", "use llama-cpp or vllm", ExitCode.USAGE)
+    from edgeagent_cli.core.agent.runtime.open import preflight_template
     from edgeagent_cli.core.models.store import resolve_model
 
     resolved = settings(out, verbose, profile, deployment, context=ctx, threads=threads, gpu_layers=gpu_layers)
@@ -71,6 +74,7 @@ def start(
         )
     manager.check_access(host, api_key, resolved)
     path, rec = resolve_model(model)
+    preflight_template(path, rec.name if rec else path.name, trust_template)
     st = manager.start(rec.name if rec else path.stem, path, host, port, api_key, resolved)
     word = "already running" if st.already_running else "serving"
     out.emit(st, lambda o: o.line(f"{word} {st.model} at {st.base_url} (pid {st.pid})"))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from edgeagent_cli.core.models.chat_template import scan
+
 MAGIC = b"GGUF"
 # Arrays longer than this are summarised (the tokenizer's 49k-200k tokens) rather than kept.
 KEEP_ARRAY_ITEMS = 1024
@@ -129,6 +131,7 @@ class GGUFHeader:
             "file_type": FILE_TYPES.get(ftype, f"type {ftype}") if ftype is not None else None,
             "chat_template": isinstance(template, str) and bool(template),
             "template_tools": isinstance(template, str) and ("tools" in template or "tool_call" in template),
+            "template_flags": scan(template) if isinstance(template, str) else [],
             "gguf_version": self.version,
             "tensor_count": len(self.tensors),
         }

@@ -17,7 +17,9 @@ from typing import Any
 
 from edgeagent_cli.core.agent import toolcall
 from edgeagent_cli.core.agent.runtime import OnText, Reply
+from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
+from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 # Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
 # breaks the loop. Only for an answer to the user's words: under a grammar a repeated key or digit is
@@ -41,42 +43,39 @@ class LocalRuntime:
         chat_template: str | None = None,
     ) -> None:
         """`llama`: llama_cpp.Llama arguments (n_ctx, n_threads, n_gpu_layers, ...; see open.llama_kwargs)."""
-        import llama_cpp
 
         from edgeagent_cli.core.util.llama_logs import quiet_logs
 
         quiet_logs()
-        self.llm = llama_cpp.Llama(str(path), **{"n_ctx": 4096, **(llama or {})}, seed=seed, verbose=False)
         self.name = name or path.name
+        self.llm = load_llama(path, self.name, {"n_ctx": 4096, **(llama or {}), "seed": seed})
         self.grammar = grammar
         self.use_router = router
         self.max_tokens = max_tokens
         self.temperature = temperature
         meta = self.llm.metadata
+        self.custom_template = chat_template is not None
         self.template = chat_template or meta.get("tokenizer.chat_template") or ""
         self.native_tools = "tools" in self.template
         self._eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
         bos_id = self.llm.token_bos()
         self._bos = self.llm.detokenize([bos_id], special=True).decode(errors="ignore") if bos_id >= 0 else ""
-        self._formatter: Any = None
+        self._formatter: ChatTemplate | None = None
         self._router: Any = None
         self._grammars: dict[tuple[str, str | None, bool], str] = {}
         self._decoder: Any = None
 
     # --- prompt ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         if not self.template:
             return _plain_prompt(messages), ["\nuser:"]
         if self._formatter is None:
-            self._formatter = Jinja2ChatFormatter(self.template, eos_token=self._eos, bos_token=self._bos)
-        resp = self._formatter(messages=messages, tools=tools) if tools else self._formatter(messages=messages)
-        stops = resp.stop if isinstance(resp.stop, list) else [resp.stop] if resp.stop else []
-        prompt = resp.prompt
+            where = f"the chat template of {self.name}" if not self.custom_template else "--chat-template"
+            self._formatter = ChatTemplate(self.template, where, self._eos, self._bos)
+        prompt = self._formatter.render(messages, tools)
         if self._bos and prompt.startswith(self._bos):
             prompt = prompt[len(self._bos) :]  # create_completion adds BOS itself
-        return prompt, [s for s in stops if s] or [self._eos]
+        return prompt, [self._eos] if self._eos else ["\nuser:"]
 
     def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`."""
@@ -286,6 +285,21 @@ def _repeats_a_call(text: str) -> bool:
 def _fresh(messages: list[dict[str, Any]]) -> bool:
     """True when the turn answers the user's own words, not a tool result."""
     return bool(messages) and messages[-1]["role"] == "user"
+
+
+def load_llama(path: Path, name: str, kwargs: dict[str, Any]) -> Any:
+    """llama_cpp.Llama, with the failures a user can act on named: llama-cpp-python compiles every
+    chat template in the file while loading, so a template that is not valid Jinja fails the load."""
+    import jinja2
+    import llama_cpp
+
+    try:
+        return llama_cpp.Llama(str(path), **kwargs, verbose=False)
+    except jinja2.TemplateError as e:
+        raise TemplateError(f"the chat template of {name}", f"not a valid Jinja template: {e}") from None
+    except ValueError as e:  # llama-cpp-python's "Failed to load model from file" / "Failed to create context"
+        raise EdgeError(f"llama.cpp could not load {name}: {e}", "check it with `edgeagent models verify`",
+                        ExitCode.INTEGRITY) from None  # fmt: skip
 
 
 def _plain_prompt(messages: list[dict[str, Any]]) -> str:

@@ -25,6 +25,7 @@ class RuntimeConfig:
     router: bool = True
     max_tokens: int = 512
     chat_template: Path | None = None
+    trust_template: bool = False  # run a template the static scan flags
 
 
 def llama_kwargs(settings: Settings) -> dict[str, Any]:
@@ -66,14 +67,42 @@ def open_runtime(cfg: RuntimeConfig, settings: Settings, on_info: Callable[[str]
 
     path, rec = resolve_model(cfg.model)
     name = rec.name if rec else path.name
-    if on_info:
-        on_info(f"loading {name}")
-    return LocalRuntime(
-        path,
-        llama_kwargs(settings),
-        grammar=cfg.grammar,
-        router=cfg.router,
-        max_tokens=cfg.max_tokens,
-        name=name,
-        chat_template=template,
-    )
+    info = on_info or (lambda _: None)
+    info(f"loading {name}")
+    runtime = LocalRuntime(path, llama_kwargs(settings), grammar=cfg.grammar, router=cfg.router,
+                           max_tokens=cfg.max_tokens, name=name, chat_template=template)  # fmt: skip
+    try:
+        check_template(runtime.template, "--chat-template" if template else f"the chat template of {name}", cfg)
+    except BaseException:
+        runtime.close()
+        raise
+    if not runtime.template:
+        info(f"{name} has no chat template: using a plain 'role: text' prompt (or pass --chat-template FILE)")
+    return runtime
+
+
+def check_template(source: str, where: str, cfg: RuntimeConfig | None = None) -> None:
+    """A template the static scan flags runs only with --trust-template."""
+    from edgeagent_cli.core.agent.runtime.template import TemplateError
+    from edgeagent_cli.core.models.chat_template import scan
+
+    flags = scan(source) if source else []
+    if flags and not (cfg and cfg.trust_template):
+        error = TemplateError(where, f"refused: it uses {', '.join(flags)}")
+        error.hint = "read it with `edgeagent models show`; pass --trust-template to run it anyway"
+        raise error
+
+
+def preflight_template(path: Path, name: str, trust: bool) -> None:
+    """Before another program renders a model's template (llama-cpp-python's server does, without a
+    budget): the static scan, then one sample conversation rendered within our budget."""
+    from edgeagent_cli.core.agent.runtime.template import ChatTemplate
+    from edgeagent_cli.core.models import gguf
+
+    source = gguf.read_file_header(path).get("tokenizer.chat_template")
+    if not isinstance(source, str) or not source:
+        return
+    where = f"the chat template of {name}"
+    check_template(source, where, RuntimeConfig(trust_template=trust))
+    sample = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hi"}]
+    ChatTemplate(source, where, "</s>", "<s>").render(sample)
