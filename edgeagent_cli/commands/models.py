@@ -37,6 +37,8 @@ def import_(
 
     out = Output(json_)
     done = inventory.import_model(path, name, link)
+    for warning in done.warnings:
+        out.warn(warning)
     r = done.model
     out.emit(done, lambda o: o.line(f"imported {r.name} ({human_bytes(r.size_bytes)}, sha256 {r.sha256[:12]}…)"))
 
@@ -105,6 +107,7 @@ def _render_show(out: Output, doc: dict[str, Any]) -> None:
         ("sha256", doc.get("sha256", "(not stored)")),
         ("chat template", "yes" if doc.get("chat_template") else "no"),
         ("tool calls in template", "yes" if doc.get("template_tools") else "no"),
+        ("template flags", ", ".join(doc.get("template_flags") or []) or "none"),
     ]
     if facts:
         items += [("catalog", facts.get("display_name")), ("license", facts.get("license"))]

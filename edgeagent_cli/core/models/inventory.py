@@ -14,6 +14,17 @@ from edgeagent_cli.core.results import Result, Table
 @dataclass
 class Imported(Result):
     model: ModelRecord
+    warnings: list[str] = field(default_factory=list)
+
+
+def template_warning(name: str, metadata: dict[str, Any]) -> str | None:
+    """Said at import and pull: chat, eval and serve will refuse this template without --trust-template."""
+    flags = metadata.get("template_flags") or []
+    if not flags:
+        return None
+    return (
+        f"the chat template of {name} uses {', '.join(flags)}: chat, eval and serve refuse it without --trust-template"
+    )
 
 
 @dataclass
@@ -62,7 +73,9 @@ class Removed(Result):
 
 
 def import_model(path: Path, name: str | None = None, link: bool = False) -> Imported:
-    return Imported(Store().add(path, name=name, link=link))
+    rec = Store().add(path, name=name, link=link)
+    warning = template_warning(rec.name, rec.metadata)
+    return Imported(rec, [warning] if warning else [])
 
 
 def list_models() -> ModelList:

@@ -360,4 +360,9 @@ def pull(
     except KeyboardInterrupt:
         raise Interrupted(result, "interrupted: nothing was stored; pull again to resume the download") from None
     result.stored = _stored(rec)
+    from edgeagent_cli.core.models.inventory import template_warning
+
+    warning = template_warning(rec.name, rec.metadata)
+    if warning and on_event:
+        on_event(f"warning: {warning}")
     return result
