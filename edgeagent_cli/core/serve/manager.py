@@ -1,7 +1,10 @@
 """A managed llama.cpp OpenAI-compatible server (llama-cpp-python's `llama_cpp.server`).
 
-State per server in EDGEAGENT_HOME/servers/<name>.json (pid, port, model, log path), written
-atomically; a state file whose process died is cleaned up by `status` and `stop`.
+State per server in EDGEAGENT_HOME/servers/<name>.json (pid, the process's start time and command
+line, port, model, log path), written atomically. A PID alone names a process only until it exits:
+before anything is signalled, the process must still be the one recorded (same start time, our
+server's command line). A record that fails the check is stale and removed, and nothing is killed.
+Starting takes a per-name lock, so two concurrent starts of one model give one server.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from edgeagent_cli.core import paths
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 from edgeagent_cli.core.results import Result, Table
 from edgeagent_cli.core.settings import Settings
-from edgeagent_cli.core.util.files import atomic_write_text, safe_name
-from edgeagent_cli.core.util.http import answers
+from edgeagent_cli.core.util.files import atomic_write_text, file_lock, safe_name
+from edgeagent_cli.core.util.http import bearer, http_status
 
 
 def is_loopback(host: str) -> bool:
@@ -61,8 +64,33 @@ def alive(pid: int) -> bool:
     return True
 
 
+def identity(pid: int) -> dict[str, Any] | None:
+    """What makes a PID one process: its start time and command line (None when it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return {"create_time": proc.create_time(), "cmdline": proc.cmdline()}
+    except psutil.Error:
+        return None
+
+
+def is_ours(st: dict[str, Any]) -> bool:
+    """The recorded process is still the server we started: same start time, our server's arguments."""
+    pid = st.get("pid")
+    if not isinstance(pid, int) or pid <= 1:
+        return False
+    now = identity(pid)
+    if now is None or abs(now["create_time"] - float(st.get("create_time") or 0)) > 0.5:
+        return False
+    cmdline = " ".join(now["cmdline"])
+    return "llama_cpp.server" in cmdline and str(st.get("model_path")) in cmdline
+
+
 def states() -> list[dict[str, Any]]:
-    """Every recorded server; state left by a dead process is removed."""
+    """Every recorded server that is still ours; stale or foreign records are removed, never signalled."""
     found = []
     for path in sorted(paths.servers_dir().glob("*.json")) if paths.servers_dir().exists() else []:
         try:
@@ -70,7 +98,7 @@ def states() -> list[dict[str, Any]]:
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
             continue
-        if alive(st["pid"]):
+        if isinstance(st, dict) and is_ours(st):
             found.append(st)
         else:
             path.unlink(missing_ok=True)
@@ -158,10 +186,28 @@ def start(
 ) -> Started:
     """Start (or find) the server for `name`; wait until it answers."""
     check_access(host, api_key, settings)
-    for st in states():
-        if st["name"] == name:
-            return _started(st, True, settings)
-    port = port or free_port(host if is_loopback(host) else "0.0.0.0")
+    with file_lock(paths.servers_dir() / f".{safe_name(name)}.lock"):
+        for st in states():
+            if st["name"] == name:
+                return _started(st, True, settings)
+        return _launch(name, model_path, host, port, api_key, settings, wait)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _launch(name: str, model_path: Path, host: str, port: int | None, api_key: str | None, settings: Settings,
+            wait: float) -> Started:  # fmt: skip
+    bind = host if is_loopback(host) else "0.0.0.0"
+    if port is not None and not _port_free(bind, port):
+        raise EdgeError(f"port {port} on {host} is in use", "pick another --port, or leave it out for a free one")
+    port = port or free_port(bind)
     log = paths.logs_dir() / f"serve-{safe_name(name)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     # --interrupt_requests False: concurrent requests queue; none is cut off by the next
@@ -176,19 +222,21 @@ def start(
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', 'localhost') else host}:{port}/v1"
     st = {"name": name, "pid": proc.pid, "host": host, "port": port, "base_url": base_url, "model": name,
           "model_path": str(model_path), "log": str(log), "started_at": time.time(), "api_key_set": bool(api_key),
-          "command": shlex.join(c if c != api_key else "***" for c in cmd)}  # fmt: skip
-    _wait_until_it_answers(proc, base_url, api_key, log, wait)
+          "command": shlex.join(c if c != api_key else "***" for c in cmd),
+          "create_time": (identity(proc.pid) or {}).get("create_time")}  # fmt: skip
+    _wait_until_it_answers(proc, base_url, api_key, name, log, wait)
     atomic_write_text(_state_path(name), json.dumps(st, indent=2))
     return _started(st, False, settings)
 
 
-def _wait_until_it_answers(proc: subprocess.Popen[bytes], base_url: str, api_key: str | None, log: Path,
+def _wait_until_it_answers(proc: subprocess.Popen[bytes], base_url: str, api_key: str | None, name: str, log: Path,
                            wait: float) -> None:  # fmt: skip
+    """Ready means: our process is alive and the server on the port serves our model under our name."""
     deadline = time.time() + wait
     while time.time() < deadline:
         if proc.poll() is not None:
             raise EdgeError(f"the server exited with code {proc.returncode}: {tail(log, 3)}", f"full log: {log}")
-        if answers(base_url, api_key, timeout=1.0):
+        if name in served_models(base_url, api_key) and proc.poll() is None:
             return
         time.sleep(0.2)
     stop_pid(proc.pid)
@@ -206,6 +254,16 @@ def tail(log: Path, n: int) -> str:
     except OSError:
         return ""
     return " | ".join(lines[-n:])
+
+
+def served_models(base_url: str, api_key: str | None) -> list[str]:
+    import httpx
+
+    try:
+        r = httpx.get(f"{base_url}/models", headers=bearer(api_key), timeout=1.0)
+        return [str(m.get("id")) for m in r.json().get("data") or []] if r.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return []
 
 
 def stop_pid(pid: int, grace: float = 10.0) -> None:
@@ -227,7 +285,8 @@ def stop(name: str | None) -> Stopped:
     if name and not running:
         raise EdgeError(f"no server named {name!r} is running", "see `edgeagent serve status`", ExitCode.NOT_FOUND)
     for st in running:
-        stop_pid(st["pid"])
+        if is_ours(st):  # checked again right before the signal
+            stop_pid(st["pid"])
         _state_path(st["name"]).unlink(missing_ok=True)
     return Stopped([s["name"] for s in running])
 
@@ -244,12 +303,18 @@ def status() -> ServerList:
         out.append(
             {
                 **st,
-                "healthy": answers(st["base_url"], None) or st.get("api_key_set", False),
+                "healthy": _healthy(st),
                 "uptime_s": time.time() - st["started_at"],
                 "rss_bytes": rss,
             }
         )
     return ServerList(out)
+
+
+def _healthy(st: dict[str, Any]) -> bool:
+    """It answers: 200 without a key, or, for a server started with a key, a refusal of our keyless request."""
+    status = http_status(f"{st['base_url']}/models")
+    return status == 200 or (bool(st.get("api_key_set")) and status in (401, 403))
 
 
 def log_tail(name: str | None, lines: int) -> LogTail:

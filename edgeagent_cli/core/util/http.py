@@ -60,11 +60,11 @@ def model_id(base_url: str, api_key: str | None) -> str:
     return str(data[0]["id"])
 
 
-def answers(base_url: str, api_key: str | None, timeout: float = 2.0) -> bool:
-    """Whether the endpoint answers GET /v1/models with 200."""
+def http_status(url: str, api_key: str | None = None, timeout: float = 2.0) -> int | None:
+    """The status a GET gets; None when nothing answers."""
     import httpx
 
     try:
-        return httpx.get(f"{base_url}/models", headers=bearer(api_key), timeout=timeout).status_code == 200
+        return httpx.get(url, headers=bearer(api_key), timeout=timeout).status_code
     except httpx.HTTPError:
-        return False
+        return None
