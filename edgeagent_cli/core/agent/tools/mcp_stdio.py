@@ -2,7 +2,9 @@
 
 The SDK is async and the agent loop is not, so each server gets a private event loop on a daemon
 thread; `list_tools` and `call_tool` cross over with `run_coroutine_threadsafe`. The server process
-lives as long as the chat session and is stopped by `close()` (the SDK terminates its process tree).
+lives as long as the chat session. It is started as the leader of its own process group (a small
+launcher calls setsid, then execs the command), and `close()` kills that group: a server that never
+answers, or leaves children behind, cannot outlive the chat or keep its stderr open.
 Risk levels come from the server's tool annotations: readOnlyHint -> read, openWorldHint -> network,
 anything else -> write, so an unknown MCP tool asks before it runs.
 """
@@ -10,25 +12,53 @@ anything else -> write, so an unknown MCP tool asks before it runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
+import shutil
+import signal
+import sys
+import tempfile
 import threading
+import time
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from edgeagent_cli.core.agent.tools import NETWORK, READ, WRITE, Tool, ToolError
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 20.0
 CALL_TIMEOUT_S = 120.0
+# Runs in the child: record its PID, lead a new process group, become the server.
+LAUNCHER = """import os, sys
+open(sys.argv[1], "w").write(str(os.getpid()))
+try:
+    os.setsid()
+except OSError:  # already the leader of its own group
+    pass
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as e:
+    sys.stderr.write(f"cannot run {sys.argv[2]}: {e.strerror}\\n")
+    os._exit(127)
+"""
 
 
 class MCPServer:
     def __init__(self, command_line: str) -> None:
-        argv = shlex.split(command_line)
+        try:
+            argv = shlex.split(command_line)
+        except ValueError as e:
+            raise EdgeError(
+                f"invalid --mcp command {command_line!r}: {e}", "quote it as a shell would", ExitCode.USAGE
+            ) from e
         if not argv:
             raise EdgeError("empty --mcp command", code=ExitCode.USAGE)
+        if shutil.which(argv[0]) is None:
+            raise EdgeError(f"--mcp: no such command {argv[0]!r}", "give the server's command line", ExitCode.NOT_FOUND)
         self.command_line = command_line
         self.argv = argv
+        self._pidfile = Path(tempfile.mkstemp(prefix="edgeagent-mcp-", suffix=".pid")[1])
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"mcp:{argv[0]}", daemon=True)
         self._client: Any = None
@@ -56,7 +86,7 @@ class MCPServer:
 
         self._stop = asyncio.Event()
         try:
-            params = StdioServerParameters(command=self.argv[0], args=self.argv[1:])
+            params = StdioServerParameters(command=sys.executable, args=self._launch_args())
             async with Client(params, read_timeout_seconds=CALL_TIMEOUT_S) as client:
                 self._client = client
                 self._ready.set_result(True)
@@ -100,16 +130,50 @@ class MCPServer:
             text = json.dumps(result.structured_content)
         return text
 
+    def _launch_args(self) -> list[str]:
+        if not hasattr(os, "setsid"):  # Windows: no process groups to lead
+            return ["-c", "import os, sys; os.execvp(sys.argv[1], sys.argv[1:])", *self.argv]
+        return ["-c", LAUNCHER, str(self._pidfile), *self.argv]
+
     def close(self) -> None:
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
+        self._kill_group()
         if self._runner is not None:
             try:
-                self._runner.result(timeout=10)
-            except Exception:  # noqa: S110 - best effort: the process is going away either way
+                self._runner.result(timeout=5)
+            except Exception:  # noqa: S110 - best effort: the process group is gone already
                 pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+
+    def _kill_group(self) -> None:
+        """SIGTERM the server's process group, SIGKILL it after a second; nothing of it is left running."""
+        try:
+            pid = int(self._pidfile.read_text() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        finally:
+            self._pidfile.unlink(missing_ok=True)
+        if pid <= 1 or not hasattr(os, "killpg"):
+            return
+        try:
+            if os.getpgid(pid) != pid:  # not the group we made: never signal someone else's group
+                return
+        except (ProcessLookupError, PermissionError):
+            return
+        for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 1.0)):
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(pid, 0)
+                except (ProcessLookupError, PermissionError):
+                    return
+                time.sleep(0.05)
 
 
 def _describe(e: BaseException) -> str:
