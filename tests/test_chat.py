@@ -178,10 +178,10 @@ def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, work
 def test_eval_tools_scores_bfcl_and_gates(smollm2: Path, workspace: Path) -> None:
     q, a = BFCL / "BFCL_v4_simple_python.json", BFCL / "possible_answer" / "BFCL_v4_simple_python.json"
     doc = cli_json("eval", "tools", str(smollm2), "-q", str(q), "-a", str(a), "--limit", "8")
-    assert doc["entries"] == 8 if isinstance(doc["entries"], int) else len(doc["entries"]) == 8
+    assert doc["entries"] == 8 and len(doc["results"]) == 8
     assert doc["well_formed"] == 1.0
     assert 0.5 <= doc["accuracy"] <= 1.0 and doc["by_category"]["simple_python"]["entries"] == 8
-    first = doc["entries"][0]
+    first = doc["results"][0]
     assert first["id"] == "simple_python_0" and first["calls"][0]["name"] == "calculate_triangle_area"
     gated = cli("eval", "tools", str(smollm2), "-q", str(q), "-a", str(a), "--limit", "8", "--min-accuracy", "0.99")
     assert gated.returncode == 7 and "below --min-accuracy" in gated.stderr

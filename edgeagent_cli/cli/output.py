@@ -20,7 +20,7 @@ def stdout_is_terminal() -> bool:
 
 
 def stdin_is_terminal() -> bool:
-    return sys.stdin.isatty()
+    return sys.stdin is not None and sys.stdin.isatty()  # None: started with stdin closed (<&-)
 
 
 def _plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

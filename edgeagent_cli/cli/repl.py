@@ -15,6 +15,7 @@ from edgeagent_cli.cli.output import Output
 from edgeagent_cli.core import paths
 from edgeagent_cli.core.agent.loop import Outcome
 from edgeagent_cli.core.agent.session import Session, event_text
+from edgeagent_cli.core.errors import EdgeError
 
 HELP = """commands:
   /help          this help
@@ -105,6 +106,10 @@ def repl(session: Session, out: Output) -> None:
                 del agent.messages[mark:]
                 sys.stdout.write("\n")
                 out.info("[cancelled]")
+                continue
+            except EdgeError as e:  # this question failed (too long, a refused tool): the session goes on
+                del agent.messages[mark:]
+                out.info(f"[{e.message}{f' ({e.hint})' if e.hint else ''}]")
                 continue
             sys.stdout.write("\n")
             if last.failed:

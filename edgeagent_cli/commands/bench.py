@@ -34,13 +34,13 @@ CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
 MdOpt = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
 
 
-def _ints(text: str, flag: str) -> list[int]:
+def _ints(text: str, flag: str, least: int = 0) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError as e:
         raise EdgeError(f"invalid {flag} {text!r}", "use comma-separated integers, e.g. 1,2", ExitCode.USAGE) from e
-    if any(v < 0 for v in values):
-        raise EdgeError(f"invalid {flag} {text!r}: negative", code=ExitCode.USAGE)
+    if not values or any(v < least for v in values):
+        raise EdgeError(f"invalid {flag} {text!r}: each value must be at least {least}", code=ExitCode.USAGE)
     return values
 
 
@@ -88,13 +88,16 @@ def bench(
         runs = read_history()
         out.emit(runs, lambda o: _render_history(o, runs))
         return
+    from edgeagent_cli.core.bench.results import load_baseline
+
+    base = load_baseline(baseline) if baseline else None  # a bad baseline fails before the measuring
     if endpoint:
         result = run.run_endpoint(endpoint, api_key, models[0] if models else None, concurrency, requests, max_tokens)
     else:
         from edgeagent_cli.cli.settings import settings
 
         resolved = settings(out, verbose, profile, gpu_layers=gpu_layers)
-        thread_list = _ints(threads, "--threads") if threads else [int(resolved["threads"])]
+        thread_list = _ints(threads, "--threads", least=1) if threads else [int(resolved["threads"])]
         plan = run.Plan(thread_list, _ints(n_prompt, "-p"), _ints(n_gen, "-n"), reps, latency)
         try:
             result = run.run_local(models, plan, resolved, out.info)
@@ -104,7 +107,7 @@ def bench(
             if not json_:  # the figures so far, as a table; with --json the error document carries them
                 out.emit(partial, lambda o: _render(o, partial), fmt)
             raise
-    run.gate(result, baseline, max_regression)
+    run.gate(result, base, max_regression)
     failure = run.gate_error(result, max_regression)
     if failure is not None and out.json_mode:
         failure.data = result  # one document: the figures and the error

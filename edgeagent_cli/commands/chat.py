@@ -129,9 +129,11 @@ def chat(
 def _question(prompt: str | None, json_: bool) -> str | None:
     """--prompt, else stdin when it is not a terminal; None means the REPL."""
     if prompt is None and not stdin_is_terminal():
-        prompt = sys.stdin.read().strip()
+        prompt = sys.stdin.read().strip() if sys.stdin is not None else ""
         if not prompt:
-            raise EdgeError("no prompt: stdin was empty", "pass --prompt TEXT", ExitCode.USAGE)
+            raise EdgeError("no prompt: stdin was empty or closed", "pass --prompt TEXT", ExitCode.USAGE)
+    if prompt is not None and not prompt.strip():
+        raise EdgeError("--prompt is empty", "ask something", ExitCode.USAGE)
     if prompt is None and json_:
         raise EdgeError("--json needs a prompt", "pass --prompt TEXT or pipe the prompt on stdin", ExitCode.USAGE)
     return prompt

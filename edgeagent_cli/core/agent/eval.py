@@ -33,17 +33,26 @@ _TYPES = {
 }
 
 
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
+def load_jsonl(path: Path, required: tuple[str, ...] = ("id",)) -> list[dict[str, Any]]:
+    """JSON lines of objects, each with the `required` keys; errors name file:line."""
     if not path.is_file():
         raise EdgeError(f"no such file: {path}", code=ExitCode.NOT_FOUND)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise EdgeError(f"{path}: not UTF-8 text (byte {e.start})", "BFCL files are JSON lines", ExitCode.USAGE) from e
     entries = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except json.JSONDecodeError as e:
             raise EdgeError(f"{path}:{n}: not JSON: {e.msg}", "BFCL files are JSON lines", ExitCode.USAGE) from e
+        if not isinstance(entry, dict) or any(k not in entry for k in required):
+            want = ", ".join(required)
+            raise EdgeError(f"{path}:{n}: not a BFCL entry (an object with {want})", code=ExitCode.USAGE)
+        entries.append(entry)
     return entries
 
 
@@ -241,7 +250,7 @@ class EvalResult(Result):
     rows: list[dict[str, Any]] = field(repr=False)
 
     def fields(self) -> dict[str, Any]:
-        return {"model": self.model, "settings": self.settings, **summarize(self.rows), "entries": self.rows}
+        return {"model": self.model, "settings": self.settings, **summarize(self.rows), "results": self.rows}
 
     @property
     def accuracy(self) -> float | None:
@@ -255,8 +264,8 @@ class EvalResult(Result):
 
 def load(questions: Path, answers: Path | None, limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The entries to run and their possible answers; every entry but irrelevance needs one."""
-    entries = load_jsonl(questions)[:limit]
-    truth = {a["id"]: a["ground_truth"] for a in load_jsonl(answers)} if answers else {}
+    entries = load_jsonl(questions, ("id", "question", "function"))[:limit]
+    truth = {a["id"]: a["ground_truth"] for a in load_jsonl(answers, ("id", "ground_truth"))} if answers else {}
     missing = [e["id"] for e in entries if not category(e["id"]).startswith("irrelevance") and e["id"] not in truth]
     if missing:
         raise EdgeError(

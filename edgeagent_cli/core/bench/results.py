@@ -87,12 +87,19 @@ def regressions(results: list[dict[str, Any]], baseline: dict[str, Any], max_pct
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
+    """A bench --json document with its results; read before anything is measured."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise EdgeError(f"no such baseline file: {path}", code=ExitCode.NOT_FOUND) from e
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # UnicodeDecodeError is a ValueError
         raise EdgeError(f"{path} is not a bench --json document: {e}", code=ExitCode.USAGE) from e
+    results = doc.get("results") if isinstance(doc, dict) else None
+    if not isinstance(results, list) or not all(isinstance(r, dict) and {"test", "n_threads", "avg_ts"} <= r.keys()
+                                                for r in results):  # fmt: skip
+        raise EdgeError(f"{path} is not a bench --json document: no results with test, n_threads, avg_ts",
+                        code=ExitCode.USAGE)  # fmt: skip
+    return doc
 
 
 def history_path() -> Path:
@@ -112,9 +119,14 @@ def read_history() -> BenchHistory:
     if not path.exists():
         return BenchHistory([])
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            out.append(json.loads(line))
+            run = json.loads(line)
         except ValueError:
             continue  # a torn last line from a killed run
+        if isinstance(run, dict) and isinstance(run.get("time"), int | float) and isinstance(run.get("results"), list):
+            run["results"] = [
+                r for r in run["results"] if isinstance(r, dict) and {"test", "n_threads", "avg_ts"} <= r.keys()
+            ]
+            out.append(run)
     return BenchHistory(out)

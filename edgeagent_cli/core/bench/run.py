@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from edgeagent_cli.core.bench import results as bench_results
 from edgeagent_cli.core.bench.results import BenchResult
@@ -73,15 +73,17 @@ def run_local(models: list[str] | None, plan: Plan, settings: Settings, on_info:
             result.memory[name] = {"load_seconds": load_s}
             if plan.latency:
                 result.latency[name] = latency.chat_latency(path, plan.threads[-1], ngl, reps=min(plan.reps, 3))
+            if len(targets) > 1:  # the process's peak so far: it includes the models benched before this one
+                result.memory[name]["process_peak_rss_bytes"] = peak_rss_bytes()
             if rec and not rec.memory:
                 warning = memory.record_truth(rec, path, plan.threads[-1])
                 if warning:
                     on_info(f"warning: {warning}")
     except KeyboardInterrupt:
         raise Interrupted(result, "interrupted: printing the figures measured so far") from None
-    peak = peak_rss_bytes()
-    for m in result.memory.values():
-        m["peak_rss_bytes"] = peak
+    if len(result.memory) == 1:  # one model in this process: its peak is the process's
+        for m in result.memory.values():
+            m["peak_rss_bytes"] = peak_rss_bytes()
     return result
 
 
@@ -93,13 +95,11 @@ def run_endpoint(
     return endpoint.run(url, api_key, model, concurrency, requests, max_tokens)
 
 
-def gate(result: BenchResult, baseline: Path | None, max_regression: float) -> None:
+def gate(result: BenchResult, baseline: dict[str, Any] | None, max_regression: float) -> None:
     """Record the run in the history; name every figure that fell more than max_regression % below the baseline."""
     bench_results.append_history(result)
     if baseline is not None:
-        result.regressions = bench_results.regressions(
-            result.results, bench_results.load_baseline(baseline), max_regression
-        )
+        result.regressions = bench_results.regressions(result.results, baseline, max_regression)
 
 
 def gate_error(result: BenchResult, max_regression: float) -> EdgeError | None:

@@ -68,6 +68,8 @@ def load(path: Path) -> tuple[Any, dict[str, int]]:
         raise EdgeError(f"no such file: {path}", code=ExitCode.NOT_FOUND) from e
     except OSError as e:
         raise EdgeError(f"cannot read {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise DataFileError(path, None, None, f"not UTF-8 text (byte {e.start})") from e
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:

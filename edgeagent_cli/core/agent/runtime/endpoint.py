@@ -15,6 +15,7 @@ from typing import Any
 
 from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.toolcall import CALL_STARTS, ToolCall, parse_calls
+from edgeagent_cli.core.errors import EdgeError
 from edgeagent_cli.core.util.http import base_v1, bearer, model_id, status_error, unreachable
 
 _WIRE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
@@ -93,7 +94,7 @@ class EndpointRuntime:
                 for line in r.iter_lines():
                     if not line.startswith("data:") or line[5:].strip() == "[DONE]":
                         continue
-                    event = json.loads(line[5:])
+                    event = _event(line, self.base)
                     usage = event.get("usage") or usage
                     for choice in event.get("choices") or []:
                         finish = choice.get("finish_reason") or finish
@@ -138,6 +139,17 @@ class EndpointRuntime:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _event(line: str, base: str) -> dict[str, Any]:
+    """One server-sent event of a chat completion stream; anything else is the server's fault, said in one line."""
+    try:
+        event = json.loads(line[5:])
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        raise EdgeError(f"{base} sent a malformed stream: {line[:80]!r}", "is it an OpenAI-compatible server?")
+    return event
 
 
 class _ChoiceRejected(Exception):

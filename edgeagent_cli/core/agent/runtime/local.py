@@ -26,6 +26,7 @@ from edgeagent_cli.core.errors import EdgeError, ExitCode
 # legitimate, and after a tool result the answer should copy it (with the penalty, SmolLM2 turned
 # "17*23 = 391" into "17*23 = 4097").
 REPEAT_PENALTY = 1.1
+ANSWER_ROOM = 16  # tokens the context must have left after the prompt for the answer to begin
 
 
 class LocalRuntime:
@@ -68,14 +69,25 @@ class LocalRuntime:
     # --- prompt ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
         if not self.template:
-            return _plain_prompt(messages), ["\nuser:"]
+            plain = _plain_prompt(messages)
+            self._check_fits(plain)
+            return plain, ["\nuser:"]
         if self._formatter is None:
             where = f"the chat template of {self.name}" if not self.custom_template else "--chat-template"
             self._formatter = ChatTemplate(self.template, where, self._eos, self._bos)
         prompt = self._formatter.render(messages, tools)
         if self._bos and prompt.startswith(self._bos):
             prompt = prompt[len(self._bos) :]  # create_completion adds BOS itself
+        self._check_fits(prompt)
         return prompt, [self._eos] if self._eos else ["\nuser:"]
+
+    def _check_fits(self, prompt: str) -> None:
+        """A prompt the context cannot hold fails now, in one line, not after minutes of decoding."""
+        n_ctx = self.llm.n_ctx()
+        n_prompt = len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
+        if n_prompt + ANSWER_ROOM > n_ctx:
+            raise EdgeError(f"the conversation is {n_prompt} tokens and the context holds {n_ctx}",
+                            "raise --ctx (or EDGEAGENT_CTX), shorten the input, or /reset", ExitCode.FAILURE)  # fmt: skip
 
     def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`."""

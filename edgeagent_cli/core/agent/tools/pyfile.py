@@ -9,6 +9,7 @@ unless they say `risk = "read"`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import re
@@ -38,7 +39,9 @@ def json_type(annotation: Any) -> dict[str, Any]:
         return {"type": "array", **({"items": json_type(args[0])} if args else {})}
     if origin is dict:
         return {"type": "object"}
-    if annotation in (inspect.Parameter.empty, Any):
+    if annotation is inspect.Parameter.empty:
+        return {"type": "string"}  # unannotated: text, the one type a small model can always fill sensibly
+    if annotation is Any:
         return {}
     raise TypeError(f"unsupported type {annotation!r}")
 
@@ -90,7 +93,11 @@ def load_tools(path: Path) -> list[Tool]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries our output (one JSON document)
+            spec.loader.exec_module(module)
+    except SystemExit as e:
+        raise EdgeError(f"{path}: exit({e.code}) called while importing", "a tools file must not exit",
+                        ExitCode.USAGE) from None  # fmt: skip
     except Exception as e:
         raise EdgeError(
             f"{path}: {type(e).__name__}: {e}", "fix the tools file; it is imported as Python", ExitCode.USAGE

@@ -47,7 +47,16 @@ class Tool:
         }
 
     def __call__(self, arguments: dict[str, Any]) -> str:
-        result = self.func(**arguments)
+        """Run the tool. What it prints goes to stderr, not into our output, and an exit() it calls
+        is its failure, not the end of the chat."""
+        import contextlib
+        import sys
+
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                result = self.func(**arguments)
+        except SystemExit as e:
+            raise ToolError(f"the tool called exit({e.code})") from None
         return result if isinstance(result, str) else _to_text(result)
 
 
