@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -24,7 +25,10 @@ app = typer.Typer(help="Serve a model over an OpenAI-compatible API (start, stat
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to bind; non-loopback needs --api-key.")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Port (default: a free one).")]
-DeploymentOpt = Annotated[str, typer.Option("--deployment", help="Deployment profile.")]
+DeploymentOpt = Annotated[
+    str | None,
+    typer.Option("--deployment", help="Deployment profile (default: EDGEAGENT_DEPLOYMENT, else development)."),
+]
 EngineOpt = Annotated[str, typer.Option("--engine", help="llama-cpp (in this machine) or vllm.")]
 ServerArg = Annotated[str | None, typer.Argument(help="Server name (default: all).")]
 
@@ -38,7 +42,7 @@ def start(
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     gpu_layers: GpuLayersOpt = None,
-    deployment: DeploymentOpt = "development",
+    deployment: DeploymentOpt = None,
     engine: EngineOpt = "llama-cpp",
     profile: ProfileOpt = None,
     trust_template: TrustTemplateOpt = False,
@@ -60,13 +64,14 @@ def start(
 
     out = Output(json_)
     if engine == "vllm":
-        _exec_vllm(model, deployment, host, port, api_key)
+        _exec_vllm(model, deployment or os.environ.get("EDGEAGENT_DEPLOYMENT") or "development", host, port, api_key)
     if engine != "llama-cpp":
         raise EdgeError(f"unknown engine {engine!r}", "use llama-cpp or vllm", ExitCode.USAGE)
     from edgeagent_cli.core.agent.runtime.open import preflight_template
     from edgeagent_cli.core.models.store import resolve_model
 
-    resolved = settings(out, verbose, profile, deployment, context=ctx, threads=threads, gpu_layers=gpu_layers)
+    flags = {"context": ctx, "threads": threads, "gpu_layers": gpu_layers}
+    resolved = settings(out, verbose, profile, deployment, default_deployment="development", **flags)
     if int(resolved["parallel"]) > 1:
         out.warn(
             f"parallel={resolved['parallel']} ({resolved.source('parallel')}) is not applied: llama-cpp-python's "
@@ -82,7 +87,6 @@ def start(
 
 def _exec_vllm(model: str, deployment: str, host: str, port: int | None, api_key: str | None) -> None:
     """Hand over to `vllm serve` (this process becomes vLLM), or say how to run it elsewhere."""
-    import os
     import shlex
     import shutil
 

@@ -148,6 +148,11 @@ def _from_env(key: str, spec: Spec) -> Value | None:
 def _one(key: str, flag: Any, profiles: list[Profile]) -> Value:
     spec = SPECS[key]
     if flag is not None:
+        if isinstance(flag, str) and spec.parse is _kv_type:
+            try:
+                _kv_type(flag)
+            except ValueError as e:
+                raise EdgeError(f"{spec.flag} {flag}: {e}", code=ExitCode.USAGE) from None
         return Value(flag, spec.flag)
     env = _from_env(key, spec)
     if env is not None:
@@ -189,6 +194,7 @@ def resolve(
     profile: str | None = None,
     deployment: str | None = None,
     machine: Machine | None = None,
+    default_deployment: str | None = None,
 ) -> Settings:
     """Every setting in SPECS, from the flags given (None: not given) down to the defaults."""
     from edgeagent_cli.core import profiles
@@ -200,7 +206,7 @@ def resolve(
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     machine = machine or probe_machine()
     device, device_source = device_profile(profile, machine)
-    deploy_name = deployment or os.environ.get("EDGEAGENT_DEPLOYMENT")
+    deploy_name = deployment or os.environ.get("EDGEAGENT_DEPLOYMENT") or default_deployment
     deploy = profiles.get(deploy_name, "deployment") if deploy_name else None
     chain = [p for p in (deploy, device) if p is not None]
     values = {key: _one(key, flags.get(key), chain) for key in SPECS}
