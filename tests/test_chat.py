@@ -296,3 +296,24 @@ def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, work
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+
+
+def test_ctrl_c_with_json_prints_the_transcript_so_far_and_the_error(smollm2: Path, workspace: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    cmd = [sys.executable, "-m", "edgeagent_cli", "chat", str(smollm2), "--no-builtins", "--max-tokens", "2000",
+           "--json", "-p", "Tell me a long story about dragons, at least 2000 words"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.stderr is not None and "loading" not in proc.stderr.readline():
+        pass
+    time.sleep(1.5)  # the model is answering
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["error"]["code"] == 130 and doc["exit_code"] == 130
+    assert doc["messages"][0] == {"role": "user", "content": "Tell me a long story about dragons, at least 2000 words"}
+    assert err.strip().splitlines()[-1] == "interrupted"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeagent_cli import SCHEMA_VERSION
-from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
+from edgeagent_cli.core.errors import EdgeError, ExitCode
 from edgeagent_cli.core.results import Result
 
 Mapper = Callable[[Any], EdgeError | None]
@@ -101,10 +101,9 @@ def _bug(e: BaseException, json_mode: bool) -> int:
     return report(bug, json_mode, prefix="")
 
 
-def interrupted(json_mode: bool, stop: BaseException | None = None) -> int:
-    """Ctrl-C: `interrupted` on stderr and exit 130; with --json, what was done so far and the error."""
-    if isinstance(stop, Interrupted):
-        return report(EdgeError(stop.note, code=ExitCode.INTERRUPTED, data=stop.partial), json_mode, prefix="")
+def interrupted(json_mode: bool) -> int:
+    """Ctrl-C outside a long run: `interrupted` on stderr and exit 130 (with --json, the error document).
+    Long runs raise Interrupted, an EdgeError carrying what was done so far."""
     return report(EdgeError("interrupted", code=ExitCode.INTERRUPTED), json_mode, prefix="")
 
 
@@ -118,11 +117,11 @@ def run(app: Any, argv: list[str]) -> int:
             return interrupted(json_mode)
         return rv if isinstance(rv, int) else 0
     except EdgeError as e:
-        return report(e, json_mode)
+        return report(e, json_mode, prefix="" if e.code == ExitCode.INTERRUPTED else "error: ")
     except typer.Exit as e:
         return int(getattr(e, "exit_code", 0) or 0)
-    except (typer.Abort, KeyboardInterrupt) as e:
-        return interrupted(json_mode, e)
+    except (typer.Abort, KeyboardInterrupt):
+        return interrupted(json_mode)
     except typer.TyperException as e:
         return _usage(e, json_mode)
     except BrokenPipeError:

@@ -50,10 +50,13 @@ def integrity(message: str, hint: str | None = None) -> EdgeError:
     return EdgeError(message, hint, ExitCode.INTEGRITY)
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C in the middle of a long run: what was measured so far still belongs in the output."""
+class Interrupted(EdgeError):
+    """Ctrl-C in the middle of a long run: what was measured so far still belongs in the output.
+
+    An EdgeError rather than a KeyboardInterrupt, so that it reaches our handler with its partial
+    result (Typer turns a KeyboardInterrupt into a bare exit 130)."""
 
     def __init__(self, partial: Result, note: str) -> None:
-        super().__init__(note)
+        super().__init__(note, code=ExitCode.INTERRUPTED, data=partial)
         self.partial = partial
         self.note = note
