@@ -166,7 +166,7 @@ complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_su
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -o t -r -F -d 'CPU threads.'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l gpu-layers -r -F -d 'Layers to offload to the GPU.'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -o ngl -r -F -d 'Layers to offload to the GPU.'
-complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l deployment -r -F -d 'Deployment profile.'
+complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l deployment -r -F -d 'Deployment profile (default - EDGEAGENT_DEPLOYMENT, else development).'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l engine -r -F -d 'llama-cpp (in this machine) or vllm.'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l profile -r -F -d 'Device profile name or YAML path (default - EDGEAGENT_PROFILE, else detected).'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l trust-template -d 'Run a chat template the static scan flags (see models show).'

@@ -462,7 +462,7 @@ CASES: list[Case] = [
         0,
         "",
     ),  # fmt: skip
-    Case("mcp-missing-command", lambda w: ["chat", w.model, "-p", "hi", "--mcp", "no-such-binary --x"], 3, "no such"),
+    Case("mcp-missing-command", lambda w: ["chat", w.model, "-p", "hi", "--mcp", "no-such-binary --x"], 1, "no such"),
     Case(
         "mcp-not-a-server",
         lambda w: ["chat", w.model, "-p", "hi", "--mcp", "sleep 1000"],
