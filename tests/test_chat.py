@@ -35,8 +35,18 @@ def test_calculator_answers_17_times_23(smollm2: Path, workspace: Path) -> None:
 
 
 def test_chat_takes_its_settings_from_the_resolver(smollm2: Path, workspace: Path) -> None:
-    done = cli("chat", str(smollm2), "-p", "Hi", "--no-builtins", "--profile", "edge", "--verbose", "--json",
-               env={"EDGEAGENT_CTX": "1024", "EDGEAGENT_BATCH": "128"})  # fmt: skip
+    done = cli(
+        "chat",
+        str(smollm2),
+        "-p",
+        "Hi",
+        "--no-builtins",
+        "--profile",
+        "edge",
+        "--verbose",
+        "--json",
+        env={"EDGEAGENT_CTX": "1024", "EDGEAGENT_BATCH": "128"},
+    )
     assert done.returncode == 0, done.stderr
     settings = json.loads(done.stdout)["settings"]
     assert settings["context"] == {"value": 1024, "source": "EDGEAGENT_CTX"}
@@ -303,8 +313,19 @@ def test_ctrl_c_with_json_prints_the_transcript_so_far_and_the_error(smollm2: Pa
     import subprocess
     import time
 
-    cmd = [sys.executable, "-m", "edgeagent_cli", "chat", str(smollm2), "--no-builtins", "--max-tokens", "2000",
-           "--json", "-p", "Tell me a long story about dragons, at least 2000 words"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeagent_cli",
+        "chat",
+        str(smollm2),
+        "--no-builtins",
+        "--max-tokens",
+        "2000",
+        "--json",
+        "-p",
+        "Tell me a long story about dragons, at least 2000 words",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and proc.stderr is not None and "loading" not in proc.stderr.readline():

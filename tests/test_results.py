@@ -15,8 +15,16 @@ from edgeagent_cli.core.models.catalog import Entry
 from edgeagent_cli.core.models.gguf import GGUFError
 from edgeagent_cli.core.models.pull import _pin_changes
 
-ROW = {"model": "smol", "test": "tg128", "n_threads": 2, "avg_ts": 174.25, "stddev_ts": 1.5, "avg_ns": 734_000_000,
-       "n_gpu_layers": 0, "samples_ns": [1, 2]}  # fmt: skip
+ROW = {
+    "model": "smol",
+    "test": "tg128",
+    "n_threads": 2,
+    "avg_ts": 174.25,
+    "stddev_ts": 1.5,
+    "avg_ns": 734_000_000,
+    "n_gpu_layers": 0,
+    "samples_ns": [1, 2],
+}
 
 
 def test_a_result_is_one_json_document_with_the_schema_version_first(capsys: pytest.CaptureFixture[str]) -> None:
@@ -28,8 +36,10 @@ def test_a_result_is_one_json_document_with_the_schema_version_first(capsys: pyt
 def test_csv_and_markdown_come_from_the_results_table(capsys: pytest.CaptureFixture[str]) -> None:
     table = BenchResult(results=[ROW]).table()
     csv_text = to_csv(table)
-    assert csv_text.splitlines() == ["model,test,n_threads,avg_ts,stddev_ts,avg_ns,n_gpu_layers",
-                                     "smol,tg128,2,174.25,1.5,734000000,0"]  # fmt: skip
+    assert csv_text.splitlines() == [
+        "model,test,n_threads,avg_ts,stddev_ts,avg_ns,n_gpu_layers",
+        "smol,tg128,2,174.25,1.5,734000000,0",
+    ]
     md = to_markdown(table).splitlines()
     assert md[1] == "|---|---|---:|---:|---:|---:|---:|" and md[2].startswith("| smol | tg128 | 2 | 174.25")
     Output().emit(BenchResult(results=[ROW]), fmt="md")

@@ -95,10 +95,12 @@ def load_baseline(path: Path) -> dict[str, Any]:
     except (ValueError, OSError) as e:  # UnicodeDecodeError is a ValueError
         raise EdgeError(f"{path} is not a bench --json document: {e}", code=ExitCode.USAGE) from e
     results = doc.get("results") if isinstance(doc, dict) else None
-    if not isinstance(results, list) or not all(isinstance(r, dict) and {"test", "n_threads", "avg_ts"} <= r.keys()
-                                                for r in results):  # fmt: skip
-        raise EdgeError(f"{path} is not a bench --json document: no results with test, n_threads, avg_ts",
-                        code=ExitCode.USAGE)  # fmt: skip
+    if not isinstance(results, list) or not all(
+        isinstance(r, dict) and {"test", "n_threads", "avg_ts"} <= r.keys() for r in results
+    ):
+        raise EdgeError(
+            f"{path} is not a bench --json document: no results with test, n_threads, avg_ts", code=ExitCode.USAGE
+        )
     return doc
 
 

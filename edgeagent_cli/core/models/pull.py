@@ -185,11 +185,29 @@ def plan(
     )
     if quant and chosen is None:
         available = ", ".join(v["quant"] for v in listing.variants)
-        raise EdgeError(f"{ref.repo} has no {quant} variant", f"available: {available}", ExitCode.NOT_FOUND,
-                        data={"variants": table})  # fmt: skip
-    result = Plan(ref, source, listing.revision, t.ctx, t.budget, t.budget_source, t.cache_type, arch,
-                  listing.arch_source, listing.variants, table, None, reason, header_bytes_read=listing.header_bytes,
-                  warnings=listing.warnings)  # fmt: skip
+        raise EdgeError(
+            f"{ref.repo} has no {quant} variant",
+            f"available: {available}",
+            ExitCode.NOT_FOUND,
+            data={"variants": table},
+        )
+    result = Plan(
+        ref,
+        source,
+        listing.revision,
+        t.ctx,
+        t.budget,
+        t.budget_source,
+        t.cache_type,
+        arch,
+        listing.arch_source,
+        listing.variants,
+        table,
+        None,
+        reason,
+        header_bytes_read=listing.header_bytes,
+        warnings=listing.warnings,
+    )
     if chosen:
         variant = next(v for v in listing.variants if v["file"] == chosen["file"])
         result.chosen = {**chosen, "files": variant["files"]}
@@ -249,8 +267,9 @@ def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: 
     part = work / (Path(f["file"]).name + ".part")
     if on_event and part.exists():
         on_event(f"resuming {f['file']} at {part.stat().st_size:,} bytes")
-    path = huggingface.download(p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token,
-                                on_retry=retry)  # fmt: skip
+    path = huggingface.download(
+        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry
+    )
     # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
     return path
 
@@ -324,14 +343,32 @@ def plan_local(path: Path, target: Target) -> Plan:
     if not ARCH_NEEDED <= arch.keys():
         raise EdgeError(f"{path.name} has no architecture numbers in its header", code=ExitCode.INTEGRITY)
     size = path.stat().st_size
-    variant = {"quant": meta.get("file_type") or "?", "file": path.name, "size_bytes": size,
-               "files": [{"file": path.name, "size_bytes": size, "sha256": None}]}  # fmt: skip
+    variant = {
+        "quant": meta.get("file_type") or "?",
+        "file": path.name,
+        "size_bytes": size,
+        "files": [{"file": path.name, "size_bytes": size, "sha256": None}],
+    }
     ref = catalog.ModelRef(str(path), path.stem.lower(), None, None)
     listing = Listing([variant], None, arch, "gguf header")
-    table, chosen, reason = fit.choose(listing.variants, arch, target.ctx, target.budget, target.cache_type,
-                                       target.offload, (None, None), None)  # fmt: skip
-    result = Plan(ref, "local", None, target.ctx, target.budget, target.budget_source, target.cache_type, arch,
-                  listing.arch_source, listing.variants, table, None, reason)  # fmt: skip
+    table, chosen, reason = fit.choose(
+        listing.variants, arch, target.ctx, target.budget, target.cache_type, target.offload, (None, None), None
+    )
+    result = Plan(
+        ref,
+        "local",
+        None,
+        target.ctx,
+        target.budget,
+        target.budget_source,
+        target.cache_type,
+        arch,
+        listing.arch_source,
+        listing.variants,
+        table,
+        None,
+        reason,
+    )
     if chosen:
         result.chosen = {**chosen, "files": variant["files"]}
         result.max_context = fit.max_context(size, arch, target.budget, target.cache_type, target.offload)

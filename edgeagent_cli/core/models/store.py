@@ -51,8 +51,10 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
 
 
 def _damaged(index: Path, why: str) -> EdgeError:
-    return EdgeError(f"the store index {index} is unreadable: {why}",
-                     "restore it from a backup, or move it away and import the models again")  # fmt: skip
+    return EdgeError(
+        f"the store index {index} is unreadable: {why}",
+        "restore it from a backup, or move it away and import the models again",
+    )
 
 
 def dir_key(name: str) -> str:
@@ -64,8 +66,11 @@ def dir_key(name: str) -> str:
 def _refuse_collision(records: dict[str, ModelRecord], name: str) -> None:
     for other in records.values():
         if other.name != name and dir_key(other.name) == dir_key(name):
-            raise EdgeError(f"model name {name!r} is too close to the stored {other.name!r}",
-                            "they would share a directory; choose another --name", ExitCode.USAGE)  # fmt: skip
+            raise EdgeError(
+                f"model name {name!r} is too close to the stored {other.name!r}",
+                "they would share a directory; choose another --name",
+                ExitCode.USAGE,
+            )
 
 
 def default_name(path: Path) -> str:
@@ -169,11 +174,22 @@ class Store:
                 self._remove_files_at(target)  # nothing unregistered stays behind
             raise
 
-    def _register(self, src: Path, name: str, target: Path, digest: str, meta: dict[str, Any], link: bool,
-                  source: dict[str, Any] | None, expected_sha256: str | None) -> ModelRecord:  # fmt: skip
+    def _register(
+        self,
+        src: Path,
+        name: str,
+        target: Path,
+        digest: str,
+        meta: dict[str, Any],
+        link: bool,
+        source: dict[str, Any] | None,
+        expected_sha256: str | None,
+    ) -> ModelRecord:
         if expected_sha256 and digest != expected_sha256.lower():
-            raise integrity(f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
-                            "the download was corrupted; pull again")  # fmt: skip
+            raise integrity(
+                f"sha256 mismatch for {src.name}: expected {expected_sha256}, got {digest}",
+                "the download was corrupted; pull again",
+            )
         rec = ModelRecord(
             name=name,
             path=str(target),

@@ -202,8 +202,9 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _launch(name: str, model_path: Path, host: str, port: int | None, api_key: str | None, settings: Settings,
-            wait: float) -> Started:  # fmt: skip
+def _launch(
+    name: str, model_path: Path, host: str, port: int | None, api_key: str | None, settings: Settings, wait: float
+) -> Started:
     bind = host if is_loopback(host) else "0.0.0.0"
     if port is not None and not _port_free(bind, port):
         raise EdgeError(f"port {port} on {host} is in use", "pick another --port, or leave it out for a free one")
@@ -211,8 +212,22 @@ def _launch(name: str, model_path: Path, host: str, port: int | None, api_key: s
     log = paths.logs_dir() / f"serve-{safe_name(name)}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     # --interrupt_requests False: concurrent requests queue; none is cut off by the next
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", host, "--port", str(port),
-           *server_args(settings), "--model_alias", name, "--interrupt_requests", "False"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *server_args(settings),
+        "--model_alias",
+        name,
+        "--interrupt_requests",
+        "False",
+    ]
     if api_key:
         cmd += ["--api_key", api_key]
     with log.open("ab") as fh:
@@ -220,17 +235,28 @@ def _launch(name: str, model_path: Path, host: str, port: int | None, api_key: s
             cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', 'localhost') else host}:{port}/v1"
-    st = {"name": name, "pid": proc.pid, "host": host, "port": port, "base_url": base_url, "model": name,
-          "model_path": str(model_path), "log": str(log), "started_at": time.time(), "api_key_set": bool(api_key),
-          "command": shlex.join(c if c != api_key else "***" for c in cmd),
-          "create_time": (identity(proc.pid) or {}).get("create_time")}  # fmt: skip
+    st = {
+        "name": name,
+        "pid": proc.pid,
+        "host": host,
+        "port": port,
+        "base_url": base_url,
+        "model": name,
+        "model_path": str(model_path),
+        "log": str(log),
+        "started_at": time.time(),
+        "api_key_set": bool(api_key),
+        "command": shlex.join(c if c != api_key else "***" for c in cmd),
+        "create_time": (identity(proc.pid) or {}).get("create_time"),
+    }
     _wait_until_it_answers(proc, base_url, api_key, name, log, wait)
     atomic_write_text(_state_path(name), json.dumps(st, indent=2))
     return _started(st, False, settings)
 
 
-def _wait_until_it_answers(proc: subprocess.Popen[bytes], base_url: str, api_key: str | None, name: str, log: Path,
-                           wait: float) -> None:  # fmt: skip
+def _wait_until_it_answers(
+    proc: subprocess.Popen[bytes], base_url: str, api_key: str | None, name: str, log: Path, wait: float
+) -> None:
     """Ready means: our process is alive and the server on the port serves our model under our name."""
     deadline = time.time() + wait
     while time.time() < deadline:

@@ -86,8 +86,11 @@ class LocalRuntime:
         n_ctx = self.llm.n_ctx()
         n_prompt = len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
         if n_prompt + ANSWER_ROOM > n_ctx:
-            raise EdgeError(f"the conversation is {n_prompt} tokens and the context holds {n_ctx}",
-                            "raise --ctx (or EDGEAGENT_CTX), shorten the input, or /reset", ExitCode.FAILURE)  # fmt: skip
+            raise EdgeError(
+                f"the conversation is {n_prompt} tokens and the context holds {n_ctx}",
+                "raise --ctx (or EDGEAGENT_CTX), shorten the input, or /reset",
+                ExitCode.FAILURE,
+            )
 
     def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`."""
@@ -310,8 +313,9 @@ def load_llama(path: Path, name: str, kwargs: dict[str, Any]) -> Any:
     except jinja2.TemplateError as e:
         raise TemplateError(f"the chat template of {name}", f"not a valid Jinja template: {e}") from None
     except ValueError as e:  # llama-cpp-python's "Failed to load model from file" / "Failed to create context"
-        raise EdgeError(f"llama.cpp could not load {name}: {e}", "check it with `edgeagent models verify`",
-                        ExitCode.INTEGRITY) from None  # fmt: skip
+        raise EdgeError(
+            f"llama.cpp could not load {name}: {e}", "check it with `edgeagent models verify`", ExitCode.INTEGRITY
+        ) from None
 
 
 def _plain_prompt(messages: list[dict[str, Any]]) -> str:

@@ -69,8 +69,15 @@ def open_runtime(cfg: RuntimeConfig, settings: Settings, on_info: Callable[[str]
     name = rec.name if rec else path.name
     info = on_info or (lambda _: None)
     info(f"loading {name}")
-    runtime = LocalRuntime(path, llama_kwargs(settings), grammar=cfg.grammar, router=cfg.router,
-                           max_tokens=cfg.max_tokens, name=name, chat_template=template)  # fmt: skip
+    runtime = LocalRuntime(
+        path,
+        llama_kwargs(settings),
+        grammar=cfg.grammar,
+        router=cfg.router,
+        max_tokens=cfg.max_tokens,
+        name=name,
+        chat_template=template,
+    )
     try:
         check_template(runtime.template, "--chat-template" if template else f"the chat template of {name}", cfg)
     except BaseException:

@@ -64,8 +64,12 @@ def _environment() -> Any:
             parser.stream.skip(1)
             return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
-    env = Budgeted(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
-                   extensions=[IgnoreGenerationTags, jinja2.ext.loopcontrols])  # fmt: skip
+    env = Budgeted(
+        loader=jinja2.BaseLoader(),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[IgnoreGenerationTags, jinja2.ext.loopcontrols],
+    )
     env.filters["tojson"] = _tojson
     return env
 
@@ -81,8 +85,9 @@ def _size(left: Any, right: Any) -> int:
     return 0
 
 
-def _tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
-            sort_keys: bool = False) -> str:  # fmt: skip
+def _tojson(
+    x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None, sort_keys: bool = False
+) -> str:
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
@@ -107,9 +112,14 @@ class ChatTemplate:
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
         from jinja2 import TemplateError as JinjaError
 
-        context = {"messages": messages, "eos_token": self.eos_token, "bos_token": self.bos_token,
-                   "raise_exception": _raise_exception, "add_generation_prompt": True,
-                   "strftime_now": lambda f: datetime.now().strftime(f)}  # fmt: skip
+        context = {
+            "messages": messages,
+            "eos_token": self.eos_token,
+            "bos_token": self.bos_token,
+            "raise_exception": _raise_exception,
+            "add_generation_prompt": True,
+            "strftime_now": lambda f: datetime.now().strftime(f),
+        }
         if tools:
             context["tools"] = tools
         pieces: list[str] = []

@@ -55,8 +55,11 @@ class MCPServer:
         if not argv:
             raise EdgeError("empty --mcp command", code=ExitCode.USAGE)
         if shutil.which(argv[0]) is None:
-            raise EdgeError(f"MCP server {command_line!r} did not start: no such command {argv[0]!r}",
-                            "give the server's command line", ExitCode.FAILURE)  # fmt: skip
+            raise EdgeError(
+                f"MCP server {command_line!r} did not start: no such command {argv[0]!r}",
+                "give the server's command line",
+                ExitCode.FAILURE,
+            )
         self.command_line = command_line
         self.argv = argv
         self._pidfile = Path(tempfile.mkstemp(prefix="edgeagent-mcp-", suffix=".pid")[1])

@@ -96,8 +96,9 @@ def load_tools(path: Path) -> list[Tool]:
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries our output (one JSON document)
             spec.loader.exec_module(module)
     except SystemExit as e:
-        raise EdgeError(f"{path}: exit({e.code}) called while importing", "a tools file must not exit",
-                        ExitCode.USAGE) from None  # fmt: skip
+        raise EdgeError(
+            f"{path}: exit({e.code}) called while importing", "a tools file must not exit", ExitCode.USAGE
+        ) from None
     except Exception as e:
         raise EdgeError(
             f"{path}: {type(e).__name__}: {e}", "fix the tools file; it is imported as Python", ExitCode.USAGE

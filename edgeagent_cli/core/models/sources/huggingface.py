@@ -232,12 +232,18 @@ def download(
                 why = str(e)
                 server_errors += 1
                 if server_errors >= SERVER_ERROR_ATTEMPTS:
-                    raise EdgeError(f"cannot download {filename} from {host}: {why}", "the Hub is failing; try later",
-                                    ExitCode.UNREACHABLE) from None  # fmt: skip
+                    raise EdgeError(
+                        f"cannot download {filename} from {host}: {why}",
+                        "the Hub is failing; try later",
+                        ExitCode.UNREACHABLE,
+                    ) from None
             stalled = time.monotonic() - clock.last > STALL_LIMIT_S
             if attempt == attempts or stalled:
-                raise EdgeError(f"cannot download {filename} from {host}: {why}", "check the network or HF_ENDPOINT; "
-                                "pull again to resume", ExitCode.UNREACHABLE)  # fmt: skip
+                raise EdgeError(
+                    f"cannot download {filename} from {host}: {why}",
+                    "check the network or HF_ENDPOINT; pull again to resume",
+                    ExitCode.UNREACHABLE,
+                )
             if on_retry:
                 on_retry(attempt, why)
             time.sleep(min(2 ** (attempt - 1), 8))
@@ -256,8 +262,9 @@ class _Progress:
         self.last = time.monotonic()
 
 
-def _fetch_rest(client: Any, url: str, part: Path, size: int | None, repo: str, filename: str,
-                clock: _Progress) -> bool:  # fmt: skip
+def _fetch_rest(
+    client: Any, url: str, part: Path, size: int | None, repo: str, filename: str, clock: _Progress
+) -> bool:
     """Append what the partial file lacks; True when it is complete."""
     have = part.stat().st_size if part.exists() else 0
     if size is not None and have > size:
