@@ -300,3 +300,18 @@ def test_dry_run_of_a_local_file_shows_its_fit_and_stores_nothing(smollm2: Path,
     doc = cli_json("pull", str(smollm2), "--dry-run")
     assert doc["chosen"]["quant"] == "Q4_1" and doc["variants"][0]["verdict"] == "fits"
     assert doc["stored"] is None and not (hermetic / "models").exists()
+
+
+def test_a_terminal_sees_a_progress_bar_and_the_plan(hub: HubServer, hermetic: Path) -> None:
+    import os
+
+    import pexpect
+
+    hub.faults.delay_per_chunk = 0.002
+    env = {**os.environ, "EDGEAGENT_HOME": str(hermetic)}
+    args = ["-m", "edgeagent_cli", "pull", f"hf:{SMOL}:Q4_1"]
+    child = pexpect.spawn(sys.executable, args, env=env, encoding="utf-8", timeout=120)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "verdict" in child.before and "MB/s" in child.before and "sha256 verified" in child.before

@@ -6,10 +6,11 @@ so piped output is plain text and `--json` output is exactly one JSON document.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from edgeagent_cli.core.results import Result, Table
@@ -120,6 +121,27 @@ class Output:
 
     def progress_enabled(self) -> bool:
         return sys.stderr.isatty() and not self.json_mode and not self.quiet
+
+    @contextlib.contextmanager
+    def progress_bar(self, description: str) -> Iterator[Callable[[int, int | None], None] | None]:
+        """A Rich bar on stderr, fed with (done, total); None where there is no terminal to draw on."""
+        if not self.progress_enabled():
+            yield None
+            return
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=self.err_console, transient=True)
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            if not bar.live.is_started:  # drawn from the first byte on, not while the plan is printed
+                bar.start()
+            bar.update(task, completed=done, total=total)
+
+        try:
+            yield update
+        finally:
+            bar.stop()
 
 
 def _cell(value: Any) -> str:

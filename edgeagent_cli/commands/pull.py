@@ -53,17 +53,18 @@ def pull(
     warning = models_pull.gated_warning(model)
     if warning:
         out.warn(warning)
-    result = models_pull.pull(
-        model,
-        resolved,
-        quant=quant,
-        source=source,
-        dry_run=dry_run,
-        offline=offline,
-        progress=out.progress_enabled(),
-        on_plan=None if json_ else lambda r: _render_plan(out, r),
-        on_event=out.info,
-    )
+    with out.progress_bar(f"pulling {model}") as bar:
+        result = models_pull.pull(
+            model,
+            resolved,
+            quant=quant,
+            source=source,
+            dry_run=dry_run,
+            offline=offline,
+            progress=bar,
+            on_plan=None if json_ else lambda r: _render_plan(out, r),
+            on_event=out.info,
+        )
     out.emit(result, lambda o: _render(o, result, dry_run))
 
 

@@ -18,6 +18,7 @@ from edgeagent_cli.core import paths
 from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 from edgeagent_cli.core.models import catalog, fit, gguf
 from edgeagent_cli.core.models.sources import huggingface, package_index
+from edgeagent_cli.core.models.sources.huggingface import Progress
 from edgeagent_cli.core.models.store import ModelRecord, Store
 from edgeagent_cli.core.results import Result, Table
 from edgeagent_cli.core.settings import Settings
@@ -220,7 +221,7 @@ def _store_name(p: Plan) -> str:
 
 
 def fetch(
-    p: Plan, token: str | None = None, progress: bool = False, on_event: Callable[[str], None] | None = None
+    p: Plan, token: str | None = None, progress: Progress | None = None, on_event: Callable[[str], None] | None = None
 ) -> ModelRecord:
     """Download the chosen variant (once, even with concurrent pulls), verify and register it."""
     assert p.chosen is not None
@@ -253,7 +254,9 @@ def fetch(
         return rec
 
 
-def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: Callable[[str], None] | None) -> Path:
+def _fetch_hf(
+    p: Plan, work: Path, token: str | None, progress: Progress | None, on_event: Callable[[str], None] | None
+) -> Path:
     assert p.chosen is not None
     files = p.chosen["files"]
     if len(files) > 1:
@@ -268,7 +271,7 @@ def _fetch_hf(p: Plan, work: Path, token: str | None, progress: bool, on_event: 
     if on_event and part.exists():
         on_event(f"resuming {f['file']} at {part.stat().st_size:,} bytes")
     path = huggingface.download(
-        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry
+        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry, progress=progress
     )
     # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
     return path
@@ -397,7 +400,7 @@ def pull(
     source: str = "auto",
     dry_run: bool = False,
     offline: bool = False,
-    progress: bool = False,
+    progress: Progress | None = None,
     on_plan: Callable[[PullResult], None] | None = None,
     on_event: Callable[[str], None] | None = None,
 ) -> PullResult:

@@ -22,6 +22,7 @@ STALL_LIMIT_S = 30.0  # no byte for this long, across retries: give up (a stalle
 HEADER_ATTEMPTS = 4
 SERVER_ERROR_ATTEMPTS = 3
 CHUNK = 1 << 20
+Progress = Callable[[int, int | None], None]  # (bytes in the partial file, total size) as a download grows
 LOGIN_HINT = "this repo is gated or private: accept its terms on huggingface.co, then `hf auth login` or set HF_TOKEN"
 
 
@@ -200,6 +201,7 @@ def download(
     token: str | None = None,
     attempts: int = 8,
     on_retry: Callable[[int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Download into dest_dir through our own partial file, resumed with a Range request after a
     dropped connection and in a later run (after Ctrl-C or kill -9) alike.
@@ -223,7 +225,7 @@ def download(
     with httpx.Client(headers=build_hf_headers(token=token), follow_redirects=True, timeout=timeout) as client:
         for attempt in range(1, attempts + 1):
             try:
-                if _fetch_rest(client, url, part, size, repo, filename, clock):
+                if _fetch_rest(client, url, part, size, repo, filename, clock, progress):
                     break
                 why = "the connection closed early"
             except httpx.TransportError as e:
@@ -263,7 +265,14 @@ class _Progress:
 
 
 def _fetch_rest(
-    client: Any, url: str, part: Path, size: int | None, repo: str, filename: str, clock: _Progress
+    client: Any,
+    url: str,
+    part: Path,
+    size: int | None,
+    repo: str,
+    filename: str,
+    clock: _Progress,
+    progress: Progress | None = None,
 ) -> bool:
     """Append what the partial file lacks; True when it is complete."""
     have = part.stat().st_size if part.exists() else 0
@@ -282,9 +291,13 @@ def _fetch_rest(
             raise _status(r.status_code, repo, filename)
         mode = "ab" if r.status_code == 206 else "wb"  # 200: the server sent it whole, from the start
         with part.open(mode) as f:
+            done = have if r.status_code == 206 else 0
             for chunk in r.iter_bytes(CHUNK):
                 f.write(chunk)
                 clock.last = time.monotonic()
+                done += len(chunk)
+                if progress:
+                    progress(done, size)
     done = part.stat().st_size
     return done == size if size is not None else True
 
