@@ -30,6 +30,8 @@ from edgeagent_cli.core.settings import Settings
 from edgeagent_cli.core.util.files import atomic_write_text, file_lock, safe_name
 from edgeagent_cli.core.util.http import bearer, http_status
 
+SERVER_MODULE = "edgeagent_cli.core.serve.llama_cpp_server"  # llama-cpp-python's server, templates budgeted
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -86,7 +88,7 @@ def is_ours(st: dict[str, Any]) -> bool:
     if now is None or abs(now["create_time"] - float(st.get("create_time") or 0)) > 0.5:
         return False
     cmdline = " ".join(now["cmdline"])
-    return "llama_cpp.server" in cmdline and str(st.get("model_path")) in cmdline
+    return SERVER_MODULE in cmdline and str(st.get("model_path")) in cmdline
 
 
 def states() -> list[dict[str, Any]]:
@@ -215,7 +217,7 @@ def _launch(
     cmd = [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        SERVER_MODULE,
         "--model",
         str(model_path),
         "--host",

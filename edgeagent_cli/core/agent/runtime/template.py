@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ MAX_OUTPUT_CHARS = 2_000_000  # a prompt far longer than any context a small mod
 MAX_VALUE_ITEMS = 1_000_000  # a string or list built by * or + in a template
 MAX_RSS_GROWTH = 200 * 1024 * 1024
 TICK = 0.05
+TRACE_EVERY = 2000  # trace events between checks off the main thread (a few hundred microseconds)
 
 
 class TemplateError(EdgeError):
@@ -144,32 +146,47 @@ class ChatTemplate:
 
 @contextmanager
 def _budget(seconds: float) -> Iterator[Any]:
-    """Yields a check of the deadline. On the main thread, also an interval timer that interrupts a
-    template busy in a loop that writes nothing, or one whose memory grows past MAX_RSS_GROWTH."""
+    """Yields a check of the deadline, and interrupts a template busy in a loop that writes nothing,
+    or one whose memory grows past MAX_RSS_GROWTH: on the main thread with an interval timer; on
+    any other thread (a server's worker) with a trace function, slower but just as sure."""
     deadline = time.monotonic() + seconds
 
     def expired() -> bool:
         return time.monotonic() > deadline
 
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield expired
-        return
     rss = _rss_reader()
     base = rss()
 
-    def tick(signum: int, frame: Any) -> None:
+    def check() -> None:
         if expired():
             raise _OverBudget(f"it ran over {seconds:.0f} s")
         if rss() - base > MAX_RSS_GROWTH:
             raise _OverBudget(f"its memory grew past {MAX_RSS_GROWTH // 2**20} MiB")
 
-    previous = signal.signal(signal.SIGALRM, tick)
-    signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        previous = signal.signal(signal.SIGALRM, lambda signum, frame: check())
+        signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+        try:
+            yield expired
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    events = 0
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal events
+        events += 1
+        if events % TRACE_EVERY == 0:
+            check()
+        return tracer
+
+    previous_trace = sys.gettrace()
+    sys.settrace(tracer)  # this thread only
     try:
         yield expired
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        sys.settrace(previous_trace)
 
 
 def _rss_reader() -> Any:
