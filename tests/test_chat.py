@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -277,28 +280,18 @@ def test_a_template_with_a_tool_section_gets_the_tools_natively(smollm2: Path, w
     assert done.returncode == 3 and "missing.jinja" in one_line_error(done)
 
 
-def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, workspace: Path) -> None:
-    import signal
-    import subprocess
-    import time
+STORY = "Tell me a long story about dragons, at least 2000 words"
 
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgeagent_cli",
-            "chat",
-            str(smollm2),
-            "--no-builtins",
-            "--max-tokens",
-            "2000",
-            "-p",
-            "Tell me a long story about dragons, at least 2000 words",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+
+def _telling_a_story(smollm2: Path, *extra: str) -> subprocess.Popen[str]:
+    """A one-shot chat writing a long answer: something to interrupt."""
+    cmd = [sys.executable, "-m", "edgeagent_cli", "chat", str(smollm2), "--no-builtins", "--max-tokens", "2000",
+           *extra, "-p", STORY]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, workspace: Path) -> None:
+    proc = _telling_a_story(smollm2)
     deadline = time.time() + 60
     while time.time() < deadline and proc.stdout is not None and not proc.stdout.read(1):
         pass  # wait until the answer streams
@@ -309,24 +302,7 @@ def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, work
 
 
 def test_ctrl_c_with_json_prints_the_transcript_so_far_and_the_error(smollm2: Path, workspace: Path) -> None:
-    import signal
-    import subprocess
-    import time
-
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgeagent_cli",
-        "chat",
-        str(smollm2),
-        "--no-builtins",
-        "--max-tokens",
-        "2000",
-        "--json",
-        "-p",
-        "Tell me a long story about dragons, at least 2000 words",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _telling_a_story(smollm2, "--json")
     deadline = time.time() + 60
     while time.time() < deadline and proc.stderr is not None and "loading" not in proc.stderr.readline():
         pass
@@ -336,5 +312,5 @@ def test_ctrl_c_with_json_prints_the_transcript_so_far_and_the_error(smollm2: Pa
     assert proc.returncode == 130, err
     doc = json.loads(out)
     assert doc["error"]["code"] == 130 and doc["exit_code"] == 130
-    assert doc["messages"][0] == {"role": "user", "content": "Tell me a long story about dragons, at least 2000 words"}
+    assert doc["messages"][0] == {"role": "user", "content": STORY}
     assert err.strip().splitlines()[-1] == "interrupted"

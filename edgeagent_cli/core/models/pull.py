@@ -176,13 +176,25 @@ def plan(
     quant = quant or ref.quant
     source = _pick_source(ref, quant, source)
     listing = _from_package(ref.entry) if source == "package" and ref.entry else _from_hub(ref, token)
-    arch, t = listing.arch, target
-    if not ARCH_NEEDED <= arch.keys():
+    if not ARCH_NEEDED <= listing.arch.keys():
         raise EdgeError(
             f"no architecture numbers for {ref.repo}", "the GGUF header was unreadable and the catalog has none"
         )
+    return _decide(ref, source, listing, target, quant)
+
+
+def _decide(
+    ref: catalog.ModelRef,
+    source: str,
+    listing: Listing,
+    t: Target,
+    quant: str | None,
+    quant_range: tuple[str | None, str | None] | None = None,
+) -> Plan:
+    """Every variant estimated at the target; the chosen one, why, and the largest context it allows."""
+    qrange = t.quant_range if quant_range is None else quant_range
     table, chosen, reason = fit.choose(
-        listing.variants, arch, t.ctx, t.budget, t.cache_type, t.offload, t.quant_range, quant
+        listing.variants, listing.arch, t.ctx, t.budget, t.cache_type, t.offload, qrange, quant
     )
     if quant and chosen is None:
         available = ", ".join(v["quant"] for v in listing.variants)
@@ -200,7 +212,7 @@ def plan(
         t.budget,
         t.budget_source,
         t.cache_type,
-        arch,
+        listing.arch,
         listing.arch_source,
         listing.variants,
         table,
@@ -212,7 +224,7 @@ def plan(
     if chosen:
         variant = next(v for v in listing.variants if v["file"] == chosen["file"])
         result.chosen = {**chosen, "files": variant["files"]}
-        result.max_context = fit.max_context(chosen["size_bytes"], arch, t.budget, t.cache_type, t.offload)
+        result.max_context = fit.max_context(chosen["size_bytes"], listing.arch, t.budget, t.cache_type, t.offload)
     return result
 
 
@@ -353,29 +365,7 @@ def plan_local(path: Path, target: Target) -> Plan:
         "files": [{"file": path.name, "size_bytes": size, "sha256": None}],
     }
     ref = catalog.ModelRef(str(path), path.stem.lower(), None, None)
-    listing = Listing([variant], None, arch, "gguf header")
-    table, chosen, reason = fit.choose(
-        listing.variants, arch, target.ctx, target.budget, target.cache_type, target.offload, (None, None), None
-    )
-    result = Plan(
-        ref,
-        "local",
-        None,
-        target.ctx,
-        target.budget,
-        target.budget_source,
-        target.cache_type,
-        arch,
-        listing.arch_source,
-        listing.variants,
-        table,
-        None,
-        reason,
-    )
-    if chosen:
-        result.chosen = {**chosen, "files": variant["files"]}
-        result.max_context = fit.max_context(size, arch, target.budget, target.cache_type, target.offload)
-    return result
+    return _decide(ref, "local", Listing([variant], None, arch, "gguf header"), target, None, (None, None))
 
 
 def _stored(rec: ModelRecord) -> dict[str, Any]:
