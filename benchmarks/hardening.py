@@ -76,7 +76,7 @@ def template(model: Path, source: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = with_template(model, Path(tmp) / "m.gguf", source) if source is not None else model
         env = {**os.environ, "EDGEAGENT_HOME": tmp}
-        args = cli("chat", str(path), "-p", "hi", "--no-builtins", "--max-tokens", "4", "--json", env=env)
+        args = cli("chat", str(path), "-p", "hi", "--no-builtins", "--max-tokens", "4", "--json")
         t0 = time.perf_counter()
         done = subprocess.run(["/usr/bin/time", "-f", "%M", *args], env=env, capture_output=True, text=True)
         lines = [x for x in done.stderr.splitlines() if x.strip()]
