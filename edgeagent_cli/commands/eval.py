@@ -26,11 +26,25 @@ from edgeagent_cli.core.errors import EdgeError, ExitCode, Interrupted
 
 app = typer.Typer(help="Evaluate models: tool-calling accuracy.", no_args_is_help=True)
 
-QuestionsOpt = Annotated[Path, typer.Option("--questions", "-q", help="BFCL question file (JSON lines).")]
-AnswersOpt = Annotated[
-    Path | None, typer.Option("--answers", "-a", help="BFCL possible-answer file (not needed for irrelevance).")
+QuestionsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--questions", "-q", help="BFCL question file (JSON lines), or a directory of BFCL_v4_<category>.json files."
+    ),
 ]
-LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Only the first N entries.")]
+AnswersOpt = Annotated[
+    Path | None,
+    typer.Option("--answers", "-a", help="Possible-answer file (default: possible_answer/<same name> beside -q)."),
+]
+CategoryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--category", "-c", help="Only these categories of a -q directory (repeat, or a,b,c)."),
+]
+CompareOpt = Annotated[
+    Path | None,
+    typer.Option("--compare", help="An earlier `eval tools --json` document: print each category's change."),
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Only the first N entries of each file.")]
 ToolChoiceOpt = Annotated[str, typer.Option("--tool-choice", help="auto (the model decides) or required.")]
 MinAccuracyOpt = Annotated[
     float | None, typer.Option("--min-accuracy", help="Exit 7 when accuracy is below this (0-1).")
@@ -43,7 +57,9 @@ def tools(
     questions: QuestionsOpt,
     model: OptionalModelArg = None,
     answers: AnswersOpt = None,
+    category: CategoryOpt = None,
     limit: LimitOpt = None,
+    compare: CompareOpt = None,
     tool_choice: ToolChoiceOpt = "auto",
     grammar: GrammarOpt = True,
     router: RouterOpt = True,
@@ -63,6 +79,10 @@ def tools(
 
     Examples:
 
+      edgeagent eval tools --questions bfcl/ --json > run.json      (every category in the directory)
+
+      edgeagent eval tools -q bfcl/ -c simple_python,irrelevance --compare run.json
+
       edgeagent eval tools --questions BFCL_v4_simple_python.json --answers possible_answer/BFCL_v4_simple_python.json
 
       edgeagent eval tools -q BFCL_v4_irrelevance.json --limit 50 --json > irrelevance.json
@@ -78,7 +98,10 @@ def tools(
         raise EdgeError(f"--tool-choice {tool_choice!r}: use auto or required", code=ExitCode.USAGE)
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise EdgeError(f"--min-accuracy {min_accuracy}: give a share between 0 and 1", code=ExitCode.USAGE)
-    entries, truth = bfcl.load(questions, answers, limit)
+    categories = [c.strip() for item in category or [] for c in item.split(",") if c.strip()] or None
+    entries, truth = bfcl.load(questions, answers, limit, categories)
+    if compare is not None and not compare.is_file():
+        raise EdgeError(f"no such file: {compare}", code=ExitCode.NOT_FOUND)
     resolved = settings(out, verbose, profile, context=ctx, threads=threads)
     cfg = RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template, trust_template)
     runtime = open_runtime(cfg, resolved, out.info)
@@ -94,6 +117,8 @@ def tools(
         raise
     finally:
         runtime.close()
+    if compare is not None:
+        result.compared = bfcl.compare(compare, bfcl.summarize(result.rows))
     if min_accuracy is not None and (result.accuracy or 0) < min_accuracy:
         raise EdgeError(
             f"accuracy {result.accuracy or 0:.1%} is below --min-accuracy {min_accuracy:.1%}",
@@ -120,11 +145,31 @@ def _render(out: Output, result: Any) -> None:
 
     doc = result.fields()
     rows = [
-        (c, v["entries"], pct(v["accuracy"]), pct(v["call_rate"]), pct(v["well_formed"]))
+        (
+            c,
+            v["entries"],
+            pct(v["accuracy"]),
+            pct(v["call_rate"]),
+            pct(v["well_formed"]),
+            v["seconds_per_entry"],
+            v["median_seconds"],
+        )
         for c, v in doc["by_category"].items()
     ]
-    out.table(["category", "entries", "accuracy", "called", "well-formed"], rows, title=f"BFCL: {doc['model']}")
+    cols = ["category", "entries", "accuracy", "called", "well-formed", "s/entry", "median s"]
+    out.table(cols, rows, title=f"BFCL: {doc['model']}")
     out.line(
         f"accuracy {pct(doc['accuracy'])}, well-formed calls {pct(doc['well_formed'])}, "
         f"{doc['seconds_per_entry'] or 0:.2f} s per entry"
     )
+    if doc.get("compare"):
+        out.line(f"against {doc['compare']['file']}:")
+        for cat, change in doc["compare"]["by_category"].items():
+            acc, sec = change["accuracy"], change["seconds_per_entry"]
+            if acc["before"] is None:
+                out.line(f"  {cat}: not in the earlier run")
+                continue
+            out.line(
+                f"  {cat}: accuracy {pct(acc['before'])} -> {pct(acc['now'])} ({(acc['change'] or 0) * 100:+.1f} points), "
+                f"{sec['before'] or 0:.2f} -> {sec['now'] or 0:.2f} s per entry"
+            )

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from edgeagent_cli.core.agent.toolcall import check_arguments, coerce
@@ -248,9 +249,11 @@ class EvalResult(Result):
     model: str
     settings: dict[str, Any]
     rows: list[dict[str, Any]] = field(repr=False)
+    compared: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:
-        return {"model": self.model, "settings": self.settings, **summarize(self.rows), "results": self.rows}
+        extra = {"compare": self.compared} if self.compared else {}
+        return {"model": self.model, "settings": self.settings, **summarize(self.rows), **extra, "results": self.rows}
 
     @property
     def accuracy(self) -> float | None:
@@ -258,19 +261,60 @@ class EvalResult(Result):
 
     def table(self) -> Table:
         by = summarize(self.rows)["by_category"]
-        cols = ["category", "entries", "accuracy", "call_rate", "well_formed"]
-        return Table(cols, [[c, v["entries"], v["accuracy"], v["call_rate"], v["well_formed"]] for c, v in by.items()])
+        cols = ["category", "entries", "accuracy", "call_rate", "well_formed", "seconds_per_entry", "median_seconds"]
+        return Table(cols, [[c] + [v[k] for k in cols[1:]] for c, v in by.items()])
 
 
-def load(questions: Path, answers: Path | None, limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The entries to run and their possible answers; every entry but irrelevance needs one."""
-    entries = load_jsonl(questions, ("id", "question", "function"))[:limit]
-    truth = {a["id"]: a["ground_truth"] for a in load_jsonl(answers, ("id", "ground_truth"))} if answers else {}
+def answers_for(questions: Path) -> Path | None:
+    """BFCL keeps a question file's possible answers under the same name in possible_answer/."""
+    candidate = questions.parent / "possible_answer" / questions.name
+    return candidate if candidate.is_file() else None
+
+
+def question_files(where: Path, categories: list[str] | None) -> list[Path]:
+    """The question files to run: the file given, or in a directory every BFCL_v4_<category>.json
+    (only the categories named, in the order named)."""
+    if not where.exists():
+        raise EdgeError(f"no such file or directory: {where}", code=ExitCode.NOT_FOUND)
+    if where.is_file():
+        if categories and category(where.stem.removeprefix("BFCL_v4_")) not in categories:
+            raise EdgeError(f"{where.name} is not a file of --category {', '.join(categories)}", code=ExitCode.USAGE)
+        return [where]
+    found = {p.stem.removeprefix("BFCL_v4_"): p for p in sorted(where.glob("BFCL_*.json"))}
+    if not found:
+        raise EdgeError(f"{where} has no BFCL question files (BFCL_v4_<category>.json)", code=ExitCode.NOT_FOUND)
+    if not categories:
+        return list(found.values())
+    unknown = [c for c in categories if c not in found]
+    if unknown:
+        raise EdgeError(
+            f"{where} has no questions for --category {unknown[0]}", f"it has: {', '.join(found)}", ExitCode.USAGE
+        )
+    return [found[c] for c in categories]
+
+
+def load(
+    questions: Path, answers: Path | None, limit: int | None, categories: list[str] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The entries to run (the first `limit` of each file) and their possible answers; every entry
+    but irrelevance needs one. Answers are found beside the questions (possible_answer/) unless given."""
+    entries: list[dict[str, Any]] = []
+    truth: dict[str, Any] = {}
+    files = question_files(questions, categories)
+    if answers is not None and len(files) > 1:
+        raise EdgeError(
+            "--answers goes with one question file", "a directory finds possible_answer/ itself", ExitCode.USAGE
+        )
+    for path in files:
+        entries += load_jsonl(path, ("id", "question", "function"))[:limit]
+        found = answers or answers_for(path)
+        if found is not None:
+            truth.update({a["id"]: a["ground_truth"] for a in load_jsonl(found, ("id", "ground_truth"))})
     missing = [e["id"] for e in entries if not category(e["id"]).startswith("irrelevance") and e["id"] not in truth]
     if missing:
         raise EdgeError(
             f"no possible answer for {missing[0]} ({len(missing)} entries)",
-            "pass the matching --answers file",
+            "pass the matching --answers file, or keep possible_answer/ beside the questions",
             ExitCode.USAGE,
         )
     return entries, truth
@@ -298,26 +342,56 @@ def evaluate(
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    def share(n: int, d: int) -> float | None:
+    def share(n: float, d: int) -> float | None:
         return round(n / d, 4) if d else None
 
-    by: dict[str, dict[str, Any]] = {}
-    for cat in sorted({r["category"] for r in rows}):
-        sub = [r for r in rows if r["category"] == cat]
+    def figures(sub: list[dict[str, Any]]) -> dict[str, Any]:
         tried = [r for r in sub if r["attempted"]]
-        by[cat] = {
+        seconds = [r["seconds"] for r in sub]
+        return {
             "entries": len(sub),
             "correct": sum(r["correct"] for r in sub),
             "accuracy": share(sum(r["correct"] for r in sub), len(sub)),
             "call_rate": share(len(tried), len(sub)),
             "well_formed": share(sum(r["valid"] for r in tried), len(tried)),
+            "seconds_per_entry": share(sum(seconds), len(sub)),
+            "median_seconds": round(median(seconds), 3) if seconds else None,
         }
-    tried = [r for r in rows if r["attempted"]]
-    return {
-        "entries": len(rows),
-        "accuracy": share(sum(r["correct"] for r in rows), len(rows)),
-        "well_formed": share(sum(r["valid"] for r in tried), len(tried)),
-        "call_rate": share(len(tried), len(rows)),
-        "by_category": by,
-        "seconds_per_entry": share(sum(r["seconds"] for r in rows), len(rows)),
-    }
+
+    by = {cat: figures([r for r in rows if r["category"] == cat]) for cat in sorted({r["category"] for r in rows})}
+    overall = figures(rows)
+    del overall["correct"]
+    return {**overall, "by_category": by}
+
+
+def compare(earlier: Path, now: dict[str, Any]) -> dict[str, Any]:
+    """Each category's change against an earlier `eval tools --json` document (before, now, change)."""
+    if not earlier.is_file():
+        raise EdgeError(f"no such file: {earlier}", code=ExitCode.NOT_FOUND)
+    try:
+        doc = json.loads(earlier.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EdgeError(f"{earlier}: not an `eval tools --json` document ({e})", code=ExitCode.USAGE) from e
+    rows = doc.get("results") if isinstance(doc, dict) else None
+    if rows is None and isinstance(doc, dict) and isinstance(doc.get("entries"), list):
+        rows = doc["entries"]  # documents written before schema 1 kept the rows under "entries"
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"category", "correct"} <= r.keys() for r in rows):
+        raise EdgeError(f"{earlier}: not an `eval tools --json` document (no per-entry results)", code=ExitCode.USAGE)
+    for r in rows:
+        r.setdefault("attempted", bool(r.get("calls")))
+        r.setdefault("valid", r["attempted"])
+        r.setdefault("seconds", 0.0)
+    before = summarize(rows)["by_category"]
+    out = {}
+    for cat, fig in now["by_category"].items():
+        old = before.get(cat)
+        keys = ("accuracy", "call_rate", "well_formed", "seconds_per_entry")
+        out[cat] = {
+            k: {
+                "before": old.get(k) if old else None,
+                "now": fig[k],
+                "change": round(fig[k] - old[k], 4) if old and old.get(k) is not None and fig[k] is not None else None,
+            }
+            for k in keys
+        }
+    return {"file": str(earlier), "by_category": out}

@@ -53,6 +53,7 @@ class Transcript(Result):
     usage: dict[str, int]
     timings: dict[str, Any]
     settings: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)  # how the model was prompted, where it matters
 
 
 class Session:
@@ -86,6 +87,7 @@ class Session:
                 "steps": o.steps,
             },
             settings=self.settings.to_dict() if self.settings else None,
+            notes=list(getattr(self.agent.runtime, "notes", [])),
         )
 
     def close(self) -> None:

@@ -19,6 +19,8 @@ from edgeagent_cli.core.agent import toolcall
 from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
+from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar
+from edgeagent_cli.core.agent.toolcall.split import clauses, expand
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 # Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
@@ -58,6 +60,12 @@ class LocalRuntime:
         self.custom_template = chat_template is not None
         self.template = chat_template or meta.get("tokenizer.chat_template") or ""
         self.native_tools = "tools" in self.template
+        # What a transcript should say about how this model was prompted.
+        self.notes: list[str] = []
+        if not self.template:
+            self.notes.append(
+                f"{self.name} has no chat template: the agent's plain 'role: text' prompt is used (or --chat-template FILE)"
+            )
         self._eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
         bos_id = self.llm.token_bos()
         self._bos = self.llm.detokenize([bos_id], special=True).decode(errors="ignore") if bos_id >= 0 else ""
@@ -65,6 +73,7 @@ class LocalRuntime:
         self._router: Any = None
         self._grammars: dict[tuple[str, str | None, bool], str] = {}
         self._decoder: Any = None
+        self._plans: dict[tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, Any]]] = {}
 
     # --- prompt ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
@@ -179,10 +188,10 @@ class LocalRuntime:
         model walks down the tool list and calls every tool in turn.
         """
         prefix = toolcall.call_prefix(name)
-        if route and route.get("scores"):
-            from edgeagent_cli.core.agent.runtime.router import ROUTE_THRESHOLD
+        if route and route.get("probabilities"):
+            from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY
 
-            relevant = {k for k, v in route["scores"].items() if v >= ROUTE_THRESHOLD} | {name}
+            relevant = {k for k, v in route["probabilities"].items() if v >= CALL_PROBABILITY} | {name}
             tools = [t for t in tools if t.get("function", t)["name"] in relevant]
         elif route and route.get("forced") and name:
             tools = [t for t in tools if t.get("function", t)["name"] == name]
@@ -224,6 +233,8 @@ class LocalRuntime:
             names = [t.get("function", t)["name"] for t in tools]
             chosen = tool_choice if tool_choice in names else None
             route = {"chosen": chosen, "forced": True} if chosen or tool_choice == "required" else None
+        elif self.use_router and self.grammar:
+            return self._planned(messages, tools, tool_choice, on_text, t0)
         else:
             prompt, stops = self._render(self._ours(messages, tools), None)
             chosen, route = self._decide(messages, tools, tool_choice)
@@ -240,6 +251,125 @@ class LocalRuntime:
         if not calls:
             reply.malformed = text
         return reply
+
+    # --- the planned path: route, ground, split ------------------------------------------------------
+    def _planned(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        tool_choice: str,
+        on_text: OnText | None,
+        t0: float,
+    ) -> Reply:
+        """A turn in our format, planned: which tools the request needs, clause by clause (router),
+        each call's values grounded in the clause (toolcall.ground), listed items as calls of their
+        own (toolcall.split). After tool results the plan says whether calls remain; when none do,
+        the model answers from the results."""
+        asked = _last_user(messages)
+        plan, route = (
+            self._plan(messages[asked]["content"] or "", tools, tool_choice) if asked is not None else ([], None)
+        )
+        done = _called_since(messages, asked)
+        remaining = []
+        for name, text in plan:
+            if done.get(name):
+                done[name] -= 1
+            else:
+                remaining.append((name, text))
+        if not remaining:
+            return self._answer(messages, tools, on_text, t0, route)
+        by_name = {t.get("function", t)["name"]: t for t in tools}
+        calls: list[ToolCall] = []
+        raw, count, prompt, finish = "", 0, "", "stop"
+        for name, text in remaining:
+            head = messages[: asked if asked is not None else len(messages)] + [{"role": "user", "content": text}]
+            prompt, _ = self._render(self._ours(head, [by_name[name]]), None)
+            prefix = toolcall.call_prefix(name)
+            if self._decoder is None:
+                from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
+
+                self._decoder = ConstrainedDecoder(self.llm)
+            body, finish, n = self._decoder.generate(
+                prompt + prefix, grounded_grammar(by_name[name], text), self.max_tokens
+            )
+            count += n
+            raw += prefix + body + "\n"
+            for call in toolcall.parse_calls(prefix + body):
+                calls += [ToolCall(call.name, args) for args in expand(call.arguments, text)]
+        calls = toolcall.unique(calls)
+        reply = self._reply(raw.strip(), calls, finish, prompt, count, t0, route)
+        if not calls:
+            reply.malformed = raw
+        return reply
+
+    def _plan(
+        self, request: str, tools: list[dict[str, Any]], tool_choice: str
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """(tool, the part of the request it serves) for each call the request needs, and how it was decided.
+
+        The whole request decides whether any tool is called. Then each clause is routed on its own; a
+        clause that needs no tool, or lacks a number a required parameter needs, joins the next.
+        """
+        names = [t.get("function", t)["name"] for t in tools]
+        if tool_choice in names:
+            return [(tool_choice, request)], {"chosen": tool_choice, "forced": True}
+        key = (request, json.dumps(tools, sort_keys=True), tool_choice)
+        if key in self._plans:
+            return self._plans[key]
+        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router
+
+        self._router = self._router or Router(self.llm)
+        chosen, route = self._router.choose(request, tools, tool_choice == "required")
+        plan: list[tuple[str, str]] = []
+        parts = clauses(request) if chosen else []
+        if len(parts) > 1:
+            by_name = {t.get("function", t)["name"]: t for t in tools}
+            carry = ""
+            for part in parts:
+                text = f"{carry} {part}".strip()
+                probs = self._router.probabilities(text, tools)
+                best = max(probs, key=lambda k: probs[k])
+                params = by_name[best].get("function", by_name[best]).get("parameters") or {}
+                if probs[best] >= CALL_PROBABILITY and covered(params, text) >= 1:
+                    plan.append((best, text))
+                    carry = ""
+                else:
+                    carry = text
+            if carry and plan:
+                plan[-1] = (plan[-1][0], f"{plan[-1][1]} {carry}")
+            route["clauses"] = [text for _, text in plan]
+        if chosen and not plan:
+            plan = [(chosen, request)]
+        route["plan"] = [name for name, _ in plan]
+        if len(self._plans) > 64:
+            self._plans.clear()
+        self._plans[key] = (plan, route)
+        return plan, route
+
+    def _answer(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        on_text: OnText | None,
+        t0: float,
+        route: dict[str, Any] | None,
+    ) -> Reply:
+        """The plain answer: to the user's words, or from the tool results when the plan is done.
+
+        A model that gives no answer after a tool result (a pretrained one may open another call)
+        answers with the last result: the plan says nothing else was needed.
+        """
+        after_tools = bool(messages) and messages[-1]["role"] == "tool"
+        if after_tools:
+            prompt, stops = self._render(self._ours(messages, tools), None)
+        else:
+            prompt, stops = self._render(messages, None)
+        text, finish, count, _ = self._generate(prompt, [*stops, CALL_OPEN], on_text=on_text, penalty=not after_tools)
+        if after_tools and not text.strip():
+            text = messages[-1].get("content") or ""
+            if on_text:
+                on_text(text)
+        return self._reply(text, [], finish, prompt, count, t0, route)
 
     def _decide(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str
@@ -287,6 +417,22 @@ def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ]
         out.append(m)
     return out
+
+
+def _last_user(messages: list[dict[str, Any]]) -> int | None:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i]["role"] == "user":
+            return i
+    return None
+
+
+def _called_since(messages: list[dict[str, Any]], start: int | None) -> dict[str, int]:
+    """How many calls each tool has had since the user's last message."""
+    done: dict[str, int] = {}
+    for m in messages[(start or 0) + 1 :] if start is not None else []:
+        for c in m.get("tool_calls") or []:
+            done[c["function"]["name"]] = done.get(c["function"]["name"], 0) + 1
+    return done
 
 
 def _repeats_a_call(text: str) -> bool:

@@ -83,8 +83,8 @@ def open_runtime(cfg: RuntimeConfig, settings: Settings, on_info: Callable[[str]
     except BaseException:
         runtime.close()
         raise
-    if not runtime.template:
-        info(f"{name} has no chat template: using a plain 'role: text' prompt (or pass --chat-template FILE)")
+    for note in runtime.notes:
+        info(note)
     return runtime
 
 
