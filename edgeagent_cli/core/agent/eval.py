@@ -364,8 +364,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {**overall, "by_category": by}
 
 
-def compare(earlier: Path, now: dict[str, Any]) -> dict[str, Any]:
-    """Each category's change against an earlier `eval tools --json` document (before, now, change)."""
+def load_earlier(earlier: Path) -> list[dict[str, Any]]:
+    """The per-entry rows of an earlier `eval tools --json` document, checked before any model loads."""
     if not earlier.is_file():
         raise EdgeError(f"no such file: {earlier}", code=ExitCode.NOT_FOUND)
     try:
@@ -381,6 +381,11 @@ def compare(earlier: Path, now: dict[str, Any]) -> dict[str, Any]:
         r.setdefault("attempted", bool(r.get("calls")))
         r.setdefault("valid", r["attempted"])
         r.setdefault("seconds", 0.0)
+    return rows
+
+
+def compare(earlier: Path, rows: list[dict[str, Any]], now: dict[str, Any]) -> dict[str, Any]:
+    """Each category's change against an earlier run's rows (before, now, change)."""
     before = summarize(rows)["by_category"]
     out = {}
     for cat, fig in now["by_category"].items():

@@ -49,11 +49,14 @@ ARCH = {
         "swa_layers",
     )
 }
+# One wheel (name, version, member), or a model too big for one: `parts`, wheels whose members join in order.
 PACKAGE = {
-    "name": Field((str,), required=True), "version": Field((str,), required=True),
-    "member": Field((str,), required=True), "file": Field((str,), required=True),
-    "quant": Field((str,), required=True), "size_bytes": Field((int,)), "sha256": Field((str,), required=True),
+    "name": Field((str,)), "version": Field((str,)), "member": Field((str,)), "parts": Field((list,)),
+    "file": Field((str,), required=True), "quant": Field((str,), required=True),
+    "size_bytes": Field((int,)), "sha256": Field((str,), required=True),
 }  # fmt: skip
+PART = {"name": Field((str,), required=True), "version": Field((str,), required=True),
+        "member": Field((str,), required=True)}  # fmt: skip
 
 
 @dataclass
@@ -89,7 +92,13 @@ def _load_file(path: Path) -> list[Entry]:
             check(f, FILE, path, lines, f"{prefix}.files.{quant}")
         check(raw.get("arch") or {}, ARCH, path, lines, f"{prefix}.arch")
         if raw.get("package"):
-            check(raw["package"], PACKAGE, path, lines, f"{prefix}.package")
+            pkg = raw["package"]
+            check(pkg, PACKAGE, path, lines, f"{prefix}.package")
+            for n, part in enumerate(pkg.get("parts") or []):
+                check(part, PART, path, lines, f"{prefix}.package.parts[{n}]")
+            if not pkg.get("parts") and not all(pkg.get(k) for k in ("name", "version", "member")):
+                where = lines.get(f"{prefix}.package")
+                raise DataFileError(path, where, f"{prefix}.package", "needs name, version and member, or parts")
         entries.append(Entry(raw["alias"], raw))
     return entries
 

@@ -134,7 +134,9 @@ def _pick_source(ref: catalog.ModelRef, quant: str | None, source: str) -> str:
 
 def _from_package(entry: catalog.Entry) -> Listing:
     pkg = entry.package or {}
-    return Listing(_package_variants(entry), f"{pkg['name']}=={pkg['version']}", entry.arch)
+    parts = pkg.get("parts") or [pkg]
+    where = " + ".join(f"{p['name']}=={p['version']}" for p in parts)
+    return Listing(_package_variants(entry), where, entry.arch)
 
 
 def _from_hub(ref: catalog.ModelRef, token: str | None) -> Listing:

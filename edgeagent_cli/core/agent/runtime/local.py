@@ -10,8 +10,10 @@ if the model opens a `<tool_call>`; so free-text answers stay free.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from edgeagent_cli.core.agent import toolcall
 from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
-from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar
-from edgeagent_cli.core.agent.toolcall.split import clauses, expand
+from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar, numbers
+from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 # Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
@@ -29,6 +31,15 @@ from edgeagent_cli.core.errors import EdgeError, ExitCode
 # "17*23 = 391" into "17*23 = 4097").
 REPEAT_PENALTY = 1.1
 ANSWER_ROOM = 16  # tokens the context must have left after the prompt for the answer to begin
+
+
+@dataclass
+class Step:
+    """One call a request needs: the tool, the words it serves, and the step it repeats with changes."""
+
+    tool: str
+    text: str
+    follows: int | None = None
 
 
 class LocalRuntime:
@@ -73,7 +84,7 @@ class LocalRuntime:
         self._router: Any = None
         self._grammars: dict[tuple[str, str | None, bool], str] = {}
         self._decoder: Any = None
-        self._plans: dict[tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, Any]]] = {}
+        self._plans: dict[tuple[str, str, str], tuple[list[Step], dict[str, Any]]] = {}
 
     # --- prompt ---------------------------------------------------------------------------------------
     def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
@@ -270,31 +281,40 @@ class LocalRuntime:
             self._plan(messages[asked]["content"] or "", tools, tool_choice) if asked is not None else ([], None)
         )
         done = _called_since(messages, asked)
-        remaining = []
-        for name, text in plan:
-            if done.get(name):
-                done[name] -= 1
+        remaining: list[int] = []
+        for k, step in enumerate(plan):
+            if done.get(step.tool):
+                done[step.tool] -= 1
             else:
-                remaining.append((name, text))
+                remaining.append(k)
         if not remaining:
             return self._answer(messages, tools, on_text, t0, route)
         by_name = {t.get("function", t)["name"]: t for t in tools}
+        made: dict[int, dict[str, Any]] = {}  # plan step -> the arguments its call was given
         calls: list[ToolCall] = []
         raw, count, prompt, finish = "", 0, "", "stop"
-        for name, text in remaining:
+        for k in remaining:
+            step = plan[k]
+            tool = by_name[step.tool]
+            base = made.get(step.follows) if step.follows is not None else None
+            if base is not None:
+                args = follow_up(base, step.text, tool.get("function", tool).get("parameters") or {})
+                if args is not None:
+                    calls += [ToolCall(step.tool, a) for a in expand(args, step.text)]
+                continue
+            text = step.text if step.follows is None else f"{plan[step.follows].text} {step.text}"
             head = messages[: asked if asked is not None else len(messages)] + [{"role": "user", "content": text}]
-            prompt, _ = self._render(self._ours(head, [by_name[name]]), None)
-            prefix = toolcall.call_prefix(name)
+            prompt, _ = self._render(self._ours(head, [tool]), None)
+            prefix = toolcall.call_prefix(step.tool)
             if self._decoder is None:
                 from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
 
                 self._decoder = ConstrainedDecoder(self.llm)
-            body, finish, n = self._decoder.generate(
-                prompt + prefix, grounded_grammar(by_name[name], text), self.max_tokens
-            )
+            body, finish, n = self._decoder.generate(prompt + prefix, grounded_grammar(tool, text), self.max_tokens)
             count += n
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
+                made.setdefault(k, call.arguments)
                 calls += [ToolCall(call.name, args) for args in expand(call.arguments, text)]
         calls = toolcall.unique(calls)
         reply = self._reply(raw.strip(), calls, finish, prompt, count, t0, route)
@@ -302,49 +322,76 @@ class LocalRuntime:
             reply.malformed = raw
         return reply
 
-    def _plan(
-        self, request: str, tools: list[dict[str, Any]], tool_choice: str
-    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-        """(tool, the part of the request it serves) for each call the request needs, and how it was decided.
+    def _plan(self, request: str, tools: list[dict[str, Any]], tool_choice: str) -> tuple[list[Step], dict[str, Any]]:
+        """The calls the request needs, each with the part of the request it serves, and how it was decided.
 
-        The whole request decides whether any tool is called. Then each clause is routed on its own; a
-        clause that needs no tool, or lacks a number a required parameter needs, joins the next.
+        The whole request decides whether any tool is called. Then each clause is routed on its own. A
+        clause that lacks a number a required parameter needs follows the step before it when it states
+        something to change ("do the same for $5000"), and otherwise joins the next clause.
         """
         names = [t.get("function", t)["name"] for t in tools]
         if tool_choice in names:
-            return [(tool_choice, request)], {"chosen": tool_choice, "forced": True}
+            return [Step(tool_choice, request)], {"chosen": tool_choice, "forced": True}
         key = (request, json.dumps(tools, sort_keys=True), tool_choice)
         if key in self._plans:
             return self._plans[key]
         from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router
 
-        self._router = self._router or Router(self.llm)
-        chosen, route = self._router.choose(request, tools, tool_choice == "required")
-        plan: list[tuple[str, str]] = []
+        router = self._router = self._router or Router(self.llm)
+        chosen, route = router.choose(request, tools, tool_choice == "required")
+        plan: list[Step] = []
+        # Clauses are routed among the tools the whole request made likely: fewer model passes.
+        likely = [t for t in tools if route["probabilities"][_name(t)] >= CALL_PROBABILITY] or tools
         parts = clauses(request) if chosen else []
+        if chosen and len(likely) > 1:
+            parts = [piece for part in parts for piece in self._split_on_and(part, likely)]
         if len(parts) > 1:
-            by_name = {t.get("function", t)["name"]: t for t in tools}
+            by_name = {_name(t): t for t in tools}
             carry = ""
             for part in parts:
                 text = f"{carry} {part}".strip()
-                probs = self._router.probabilities(text, tools)
+                probs = router.probabilities(text, likely)
                 best = max(probs, key=lambda k: probs[k])
                 params = by_name[best].get("function", by_name[best]).get("parameters") or {}
                 if probs[best] >= CALL_PROBABILITY and covered(params, text) >= 1:
-                    plan.append((best, text))
+                    plan.append(Step(best, text))
                     carry = ""
+                elif plan and not carry and numbers(part):
+                    last = len(plan) - 1 if plan[-1].follows is None else plan[-1].follows
+                    plan.append(Step(plan[last].tool, part, last))
                 else:
                     carry = text
             if carry and plan:
-                plan[-1] = (plan[-1][0], f"{plan[-1][1]} {carry}")
-            route["clauses"] = [text for _, text in plan]
+                plan[-1] = Step(plan[-1].tool, f"{plan[-1].text} {carry}", plan[-1].follows)
+            route["clauses"] = [step.text for step in plan]
         if chosen and not plan:
-            plan = [(chosen, request)]
-        route["plan"] = [name for name, _ in plan]
+            plan = [Step(chosen, request)]
+        route["plan"] = [step.tool for step in plan]
         if len(self._plans) > 64:
             self._plans.clear()
         self._plans[key] = (plan, route)
         return plan, route
+
+    def _split_on_and(self, part: str, tools: list[dict[str, Any]]) -> list[str]:
+        """ "Book a flight to Boston and book a hotel there": two requests in one sentence, when the words
+        on each side of an "and" go to different tools. Lists of names and numbers ("96 and 128",
+        "India and Nepal") are not split; at most three places are tried."""
+        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY
+
+        assert self._router is not None
+        tried = 0
+        for m in _AND.finditer(part):
+            left, right = part[: m.start()].strip(), part[m.end() :].strip()
+            if len(right.split()) < 3 or len(left.split()) < 3 or not right[:1].islower():
+                continue
+            tried += 1
+            if tried > 3:
+                break
+            pl, pr = self._router.probabilities(left, tools), self._router.probabilities(right, tools)
+            bl, br = max(pl, key=lambda k: pl[k]), max(pr, key=lambda k: pr[k])
+            if bl != br and min(pl[bl], pr[br]) >= CALL_PROBABILITY:
+                return [left, right]
+        return [part]
 
     def _answer(
         self,
@@ -417,6 +464,13 @@ def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ]
         out.append(m)
     return out
+
+
+_AND = re.compile(r",?\s+and\s+|,\s+then\s+")
+
+
+def _name(tool: dict[str, Any]) -> str:
+    return str(tool.get("function", tool)["name"])
 
 
 def _last_user(messages: list[dict[str, Any]]) -> int | None:

@@ -26,13 +26,15 @@ from edgeagent_cli.core.agent.toolcall.call import CALL_CLOSE
 # Words, numbers (1.5, 1,000), and every other non-space character on its own.
 _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|[^\W\d_]+|\S")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
-_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9}
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+_MONEY_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9}  # only after a currency sign: "$1.2M", not "50 m/s"
 _WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100, "dozen": 12,
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "twice": 2, "double": 2, "half": 0.5,
 }  # fmt: skip
 _STRING_KINDS = {"string"}
+_NOT_NAMES = {"with", "from", "into", "that", "this", "have", "type", "value", "name", "data", "number", "list"}
 _NUMBER_KINDS = {"number", "integer", "float"}
 
 
@@ -41,19 +43,28 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def numbers(text: str) -> list[float]:
-    """The numbers a text states, in order of appearance, without repeats."""
+def numbers(text: str, percent_whole: bool = False) -> list[float]:
+    """The numbers a text states, in order of appearance, without repeats.
+
+    "5%" is 0.05, or 5 for a parameter that is itself a percentage (`percent_whole`); "$1.2M" and
+    "3 million" are 1200000 and 3000000 only: offered "1" too, a greedy model stops after the "1".
+    """
     out: list[float] = []
     lowered = text.lower()
     for m in _NUMBER.finditer(lowered):
         value = float(m.group().replace(",", ""))
-        out.append(value)
         after = lowered[m.end() : m.end() + 12]
+        scale = re.match(r"\s?([a-z]+)\b", after)
+        money = m.start() > 0 and lowered[m.start() - 1] in "$€£¥"
+        attached = re.match(r"([a-z]+)\b", after)
         if after.startswith("%") or after.lstrip().startswith("percent"):
-            out.append(value / 100)
-        scale = re.match(r"\s?([a-z]+)", after)
-        if scale and scale.group(1) in _SCALE:
+            out.append(value if percent_whole else value / 100)
+        elif scale and scale.group(1) in _SCALE:
             out.append(value * _SCALE[scale.group(1)])
+        elif money and attached and attached.group(1) in _MONEY_SCALE:
+            out.append(value * _MONEY_SCALE[attached.group(1)])
+        else:
+            out.append(value)
     for word in re.findall(r"[a-z]+", lowered):
         if word in _WORDS:
             out.append(float(_WORDS[word]))
@@ -70,9 +81,9 @@ def _number_literal(value: float, integer: bool) -> str | None:
 def _mentions(text: str, name: str) -> bool:
     """Does the request use a word of the parameter's name? Words match on their first five letters
     (acceleration/accelerating, unit/units, decimal_places/decimals)."""
-    said = {w[:5] for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4}
+    said = [w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4]
     parts = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
-    return any(len(part) >= 4 and part[:5] in said for part in parts)
+    return any(len(part) >= 4 and part not in _NOT_NAMES and w.startswith(part[:5]) for part in parts for w in said)
 
 
 def _said(text: str, values: list[Any]) -> list[Any]:
@@ -134,7 +145,9 @@ class Grounding:
         self.rules[name] = f"{name} ::= ( {alternatives} ) space"
         return name
 
-    def value(self, schema: dict[str, Any], description_numbers: list[float]) -> str | None:
+    def value(
+        self, schema: dict[str, Any], description_numbers: list[float], percent_whole: bool = False
+    ) -> str | None:
         """The rule for one parameter's value, or None to leave its plain type."""
         kind = schema.get("type")
         if "enum" in schema or "const" in schema:
@@ -142,17 +155,22 @@ class Grounding:
         if kind in _STRING_KINDS:
             return self.span_rule()
         if kind in _NUMBER_KINDS:
-            return self.number_rule(self.numbers + description_numbers, kind == "integer")
+            stated = numbers(self.text, percent_whole) if percent_whole else self.numbers
+            return self.number_rule(stated + description_numbers, kind == "integer")
         return None
 
 
 def grounded_schema(params: dict[str, Any], grounding: Grounding) -> tuple[dict[str, Any], dict[str, str]]:
     """The tool's parameters with values marked for grounding: (schema, marker -> rule name).
 
-    Optional parameters the request does not mention are left out.
+    Optional parameters the request does not mention are left out. One it settles is made required:
+    a value of its enum or description the request writes ("in Celsius"), a flag the request names
+    ("include the owner's name" -> include_owner: true), a number it names and states. Left
+    optional, a small model drops them.
     """
     props = params.get("properties") or {}
     required = [r for r in params.get("required") or [] if r in props]
+    settled: list[str] = []
     out_props: dict[str, Any] = {}
     markers: dict[str, str] = {}
     text = grounding.text
@@ -162,17 +180,25 @@ def grounded_schema(params: dict[str, Any], grounding: Grounding) -> tuple[dict[
         schema = dict(schema)
         if key not in required:  # offered when the request names it or writes one of its values
             said = _said(text, schema.get("enum") or _quoted(str(schema.get("description") or "")))
-            if said and schema.get("type", "string") == "string":
+            kind = schema.get("type", "string")
+            if said and kind == "string":
                 schema = {k: v for k, v in schema.items() if k != "enum"} | {"enum": said}
+                settled.append(key)
             elif not _mentions(text, key):
                 continue
+            elif kind == "boolean":
+                schema = {"const": True}
+                settled.append(key)
+            elif kind in _NUMBER_KINDS and grounding.numbers:
+                settled.append(key)
         desc_numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", str(schema.get("description") or ""))]
         default = schema.get("default")
         if isinstance(default, int | float) and not isinstance(default, bool):
             desc_numbers.append(float(default))
         items = schema.get("items")
         target: dict[str, Any] = items if schema.get("type") == "array" and isinstance(items, dict) else schema
-        rule = grounding.value(target, desc_numbers)
+        percent_whole = "percent" in f"{key} {schema.get('description') or ''}".lower()
+        rule = grounding.value(target, desc_numbers, percent_whole)
         if rule is not None:
             marker = f"@@ground{len(markers)}@@"
             markers[marker] = rule
@@ -182,7 +208,7 @@ def grounded_schema(params: dict[str, Any], grounding: Grounding) -> tuple[dict[
             else:
                 schema = {**schema, "items": replaced}
         out_props[key] = schema
-    return {**params, "type": "object", "properties": out_props, "required": required}, markers
+    return {**params, "type": "object", "properties": out_props, "required": required + settled}, markers
 
 
 def covered(params: dict[str, Any], text: str) -> float:

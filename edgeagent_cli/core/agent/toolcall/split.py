@@ -5,6 +5,8 @@ book a table in Rome" is two calls to two tools. Asked to write parallel calls, 
 one (measured: 9% right on BFCL parallel). So the request is split in words:
 
 - `clauses()`: sentences and "also"-joined parts, each routed to a tool on its own;
+- `follow_up()`: "Do the same for an investment of $5000", "then repeat with a time of 10 seconds":
+  the previous call, with the values this clause states put in the parameters its words name;
 - `expand()`: a call whose value sits in a list in the text ("Taylor Swift and Maroon 5") becomes one
   call per item; values listed in step ("20 and 15 minutes respectively") go together. Two values of
   one call in the same list ("between 1 and 1000") are a range, not items.
@@ -15,18 +17,59 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.ground import tokens
+from edgeagent_cli.core.agent.toolcall.ground import numbers, tokens
 
 _CLAUSE = re.compile(r"(?<=[.?!])\s+(?=[A-Z\"'(])|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+")
 _JOINERS = {"and", "or", "&"}
+# Words that are never an item of a list on their own ("deer and their impact", "a human and a chimp").
+_FUNCTION_WORDS = set(
+    "a an the this that these those their there his her its our your my you we they it i me us them "
+    "to of in on at by for with from into about as is are was were be been also then".split()
+)
 _RANGE_WORDS = {"between", "from"}
+_ABBREVIATIONS = {
+    "v",
+    "vs",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "jr",
+    "sr",
+    "no",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "etc",
+    "e.g",
+    "i.e",
+}
 Token = tuple[str, int, int]
 
 
 def clauses(text: str) -> list[str]:
-    """The request's sentences and also-joined parts, in order (the whole text when there is one)."""
-    parts = [p.strip() for p in _CLAUSE.split(text.strip())]
+    """The request's sentences and also-joined parts, in order (the whole text when there is one).
+
+    A full stop after an abbreviation ("Roe v. Wade", "U.S.", "Dr.") or an initial does not end a sentence;
+    after a unit it does ("a distance of 600 m. Also ...").
+    """
+    parts: list[str] = []
+    start = 0
+    text = text.strip()
+    for m in _CLAUSE.finditer(text):
+        word = re.search(r"(\w+)\W*$", text[start : m.start()])
+        if text[m.start() - 1 : m.start()] == "." and word and _abbreviation(word.group(1)):
+            continue
+        parts.append(text[start : m.start()].strip())
+        start = m.end()
+    parts.append(text[start:].strip())
     return [p for p in parts if re.search(r"\w", p)] or [text]
+
+
+def _abbreviation(word: str) -> bool:
+    return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())
 
 
 def _number(tok: str) -> float | None:
@@ -61,6 +104,15 @@ def _shape(tok: str) -> str:
     return "title" if tok[:1].isupper() else "lower"
 
 
+def _phrase_ends(toks: list[Token], k: int) -> bool:
+    """Does a listed name end at token k: the text ends, or punctuation, a joiner or a function word
+    (not "of") follows?"""
+    if k >= len(toks):
+        return True
+    word = toks[k][0].lower()
+    return not re.match(r"\w", word) or word in _JOINERS or (word in _FUNCTION_WORDS and word != "of")
+
+
 def _separator(toks: list[Token], k: int, step: int) -> int | None:
     """Index past a list separator (`,` `and` `, and` `or`) starting at k, moving by step; None if none."""
     seen = 0
@@ -77,6 +129,8 @@ def _item(toks: list[Token], start: int, length: int, shape: str, step: int) -> 
         return None
     words = [t for t, _, _ in toks[i:j]]
     if any(w == "," or w.lower() in _JOINERS or not re.match(r"\w", w) for w in words):
+        return None
+    if words[0].lower() in _FUNCTION_WORDS or words[-1].lower() in _FUNCTION_WORDS:
         return None
     if _shape(words[0]) != shape:
         return None
@@ -102,6 +156,8 @@ def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
     while (nxt := _separator(toks, k, 1)) is not None and (span := _item(toks, nxt, length, shape, 1)):
         if unit and (span[1] >= len(toks) or toks[span[1]][0] != unit):
             break
+        if shape != "number" and not _phrase_ends(toks, span[1]):
+            break  # "10 units and height of 5": "height" heads a phrase of its own
         found.append(span)
         k = span[1] + (1 if unit else 0)
     k = i - 1
@@ -115,6 +171,9 @@ def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
         found.insert(0, span)
         k = span[0] - 1
     if len(found) == 1 or (found[0][0] > 0 and toks[found[0][0] - 1][0].lower() in _RANGE_WORDS):
+        return [value], None
+    between = {t.lower() for t, _, _ in toks[found[0][1] : found[-1][0]]}
+    if not between & _JOINERS:  # "Seattle, Washington", "December 13, 2019": a list ends with "and"/"or"
         return [value], None
     out: list[Any] = []
     for a, b in found:
@@ -130,13 +189,19 @@ def expand(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     """One call's arguments as one call per listed item (see module doc); [arguments] when nothing is listed."""
     lists: dict[str, list[Any]] = {}
     spans: dict[tuple[int, int], list[str]] = {}
+    toks = tokens(text)
+    anchors = {key: at for key, value in arguments.items() if (at := _find(toks, value)) is not None}
     for key, value in arguments.items():
         found, span = items(text, value)
-        if span is not None:
-            lists[key] = found
-            spans.setdefault(span, []).append(key)
+        if span is None:
+            continue
+        others = [at for other, at in anchors.items() if other != key]
+        if any(a < span[1] and span[0] < b and (a, b) != anchors[key] for a, b in others):
+            continue  # another argument's value is in the list: "from New York City and Los Angeles"
+        lists[key] = found
+        spans.setdefault(span, []).append(key)
     for keys in spans.values():
-        if len(keys) > 1:  # two parameters in one list: a range or a pair, not items
+        if len({repr(arguments[k]) for k in keys}) > 1:  # two values in one list: a range or a pair, not items
             for key in keys:
                 lists.pop(key, None)
     if not lists:
@@ -150,3 +215,44 @@ def expand(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
                 args[key] = values[k]
         calls.append(args)
     return calls
+
+
+def _stems(text: str) -> set[str]:
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
+    return {w[:5] for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2} - {"the", "and", "for", "with", "from"}
+
+
+def follow_up(previous: dict[str, Any], clause: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The previous call's arguments with what the clause changes; None when it names no parameter.
+
+    A number goes to the parameter whose name or description shares most words with the five words
+    before it ("sample size of 150" -> sample_size); an enum value the clause writes goes to its parameter.
+    """
+    props = params.get("properties") or {}
+    words = {k: _stems(k) | _stems(str(v.get("description") or "")) for k, v in props.items() if isinstance(v, dict)}
+    changed = dict(previous)
+    found = False
+    toks = tokens(clause)
+    for i, (tok, _, _) in enumerate(toks):
+        value = _number(tok)
+        if value is None:
+            continue
+        before = _stems(" ".join(t for t, _, _ in toks[max(0, i - 5) : i]))
+        kinds = {"number", "integer", "float"}
+        scored = [(len(before & words[k]), k) for k in words if (props[k].get("type") in kinds)]
+        if not scored:
+            continue
+        score, key = max(scored)
+        if score == 0:
+            continue
+        stated = numbers(clause[toks[i][1] :], "percent" in key.lower())
+        number = stated[0] if stated else value
+        changed[key] = int(number) if props[key].get("type") == "integer" and number.is_integer() else number
+        found = True
+    lowered = clause.lower()
+    for key, schema in props.items():
+        for option in (schema.get("enum") or []) if isinstance(schema, dict) else []:
+            if isinstance(option, str) and re.search(rf"(?<!\w){re.escape(option.lower())}(?!\w)", lowered):
+                changed[key] = option
+                found = True
+    return changed if found and changed != previous else None

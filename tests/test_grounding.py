@@ -1,0 +1,158 @@
+"""Calls grounded in the request: candidate values, the grammar that offers them, clauses and listed
+items, the calibrated call decision, and the BFCL directory form of `eval tools`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeagent_cli.core.agent import eval as bfcl
+from edgeagent_cli.core.agent.runtime import router
+from edgeagent_cli.core.agent.toolcall.ground import Grounding, covered, grounded_grammar, grounded_schema, numbers
+from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up
+
+REPO = Path(__file__).resolve().parent.parent
+BFCL = Path(__file__).resolve().parent / "data" / "bfcl"
+
+
+@pytest.mark.parametrize(
+    ("text", "whole", "want"),
+    [
+        ("a base of 10 units and height of 5.5", False, [10, 5.5]),
+        ("revenues of $1M in 2019 and $1.2M in 2020", False, [1_000_000, 2019, 1_200_000, 2020]),
+        ("an interest rate of 5% for 3 million", False, [0.05, 3_000_000]),
+        ("increase sales by 10%", True, [10]),
+        ("a car at 50 m/s over 5m", False, [50, 5]),  # metres, not millions
+        ("the first five primes, 1,000 times", False, [1000, 1, 5]),  # digits, then number words
+    ],
+)
+def test_numbers_are_read_as_the_request_means_them(text: str, whole: bool, want: list[float]) -> None:
+    assert numbers(text, whole) == want
+
+
+def test_the_grammar_offers_spans_and_stated_numbers_and_compiles() -> None:
+    import llama_cpp
+
+    tool = {
+        "name": "area",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "base": {"type": "integer"},
+                "city": {"type": "string"},
+                "unit": {"type": "string", "description": "Default is 'cm'."},
+                "precision": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["base", "city", "tags"],
+        },
+    }
+    text = 'Area with a base of 10 "units" in New York.'
+    grammar = grounded_grammar(tool, text)
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    assert "num" in grammar and '( "10" )' in grammar  # the integer the text states, and only it
+    assert '"New" ( " " w' in grammar and '"\\\\\\""' in grammar  # a chain over the words; the quote JSON-escaped
+    schema, markers = grounded_schema(tool["parameters"], Grounding(text))
+    assert "precision" not in schema["properties"]  # optional and not mentioned: not offered
+    assert "unit" in schema["properties"]  # "units" names it
+    assert len(markers) == 4  # base, city, unit, tags' items
+
+
+def test_optional_values_quoted_by_the_description_are_offered_when_said() -> None:
+    params = {
+        "type": "object",
+        "properties": {
+            "number": {"type": "integer"},
+            "return_type": {"type": "string", "description": "Can be 'list' or 'dictionary'. Default is 'list'."},
+        },
+        "required": ["number"],
+    }
+    schema, _ = grounded_schema(params, Grounding("Factorize 60 and return a dictionary"))
+    assert schema["properties"]["return_type"]["enum"] == ["dictionary"]
+    schema, _ = grounded_schema(params, Grounding("Factorize 60"))
+    assert "return_type" not in schema["properties"]
+
+
+def test_coverage_counts_numbers_for_required_numeric_parameters() -> None:
+    params = {"properties": {"a": {"type": "number"}, "b": {"type": "integer"}}, "required": ["a", "b"]}
+    assert covered(params, "add 2 and 3") == 1.0
+    assert covered(params, "add some numbers") == 0.0
+    assert covered({"properties": {"s": {"type": "string"}}, "required": ["s"]}, "hi") == 1.0
+
+
+def test_clauses_split_sentences_and_also() -> None:
+    text = "Find the sum of multiples of 3 and 5 between 1 and 1000. Also find the product of the first five primes."
+    assert clauses(text) == [
+        "Find the sum of multiples of 3 and 5 between 1 and 1000.",
+        "Also find the product of the first five primes.",
+    ]
+    assert clauses("What is 17*23?") == ["What is 17*23?"]
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "want"),
+    [
+        ({"n": 5}, "Find the factorial of 5,10 and 15.", [{"n": 5}, {"n": 10}, {"n": 15}]),
+        (
+            {"artist": "Taylor Swift", "minutes": 20},
+            "Play Taylor Swift and Maroon 5, for 20 minutes and 15 minutes respectively.",
+            [{"artist": "Taylor Swift", "minutes": 20}, {"artist": "Maroon 5", "minutes": 15}],
+        ),
+        ({"lo": 1, "hi": 1000}, "the sum between 1 and 1000", [{"lo": 1, "hi": 1000}]),  # a range, not items
+        ({"city": "Boston"}, "Find restaurants in Boston and book a table", [{"city": "Boston"}]),
+        ({"base": 10, "h": 5}, "a base of 10 units and height of 5 units", [{"base": 10, "h": 5}]),
+    ],
+)
+def test_listed_items_become_calls_of_their_own(args: dict, text: str, want: list[dict]) -> None:
+    assert expand(args, text) == want
+
+
+def test_a_follow_up_clause_changes_what_it_names() -> None:
+    params = {
+        "properties": {
+            "sample_size": {"type": "integer", "description": "The size of the sample."},
+            "sample_mean": {"type": "integer", "description": "The mean of the sample."},
+            "criterion": {"type": "string", "enum": ["gini", "entropy"]},
+        }
+    }
+    before = {"sample_size": 50, "sample_mean": 25, "criterion": "gini"}
+    after = follow_up(before, "And the same for a sample size of 150, with entropy?", params)
+    assert after == {"sample_size": 150, "sample_mean": 25, "criterion": "entropy"}
+    assert follow_up(before, "Thanks!", params) is None
+
+
+def test_the_call_decision_matches_its_calibration_file() -> None:
+    """router.py's constants are what benchmarks/bfcl_calibrate.py fitted: one is not edited without the other."""
+    fitted = json.loads((REPO / "benchmarks/results/bfcl_calibrate.json").read_text())["fitted"]
+    assert fitted["weights"] == router.WEIGHTS and fitted["mean"] == router.MEAN and fitted["scale"] == router.SCALE
+    assert fitted["threshold"] == router.CALL_PROBABILITY
+    tool = {"name": "calculate_triangle_area", "description": "Area of a triangle from base and height.",
+            "parameters": {"properties": {"base": {"type": "integer"}, "height": {"type": "integer"}},
+                           "required": ["base", "height"]}}  # fmt: skip
+    near = router.features("Find the area of a triangle with base 10 and height 5", tool, pmi=25.0)
+    far = router.features("Who won the world cup in 2010?", tool, pmi=1.0)
+    assert near["name_overlap"] > far["name_overlap"] and near["coverage"] == 1.0 and far["coverage"] == 0.5
+    assert router.probability(near) > router.CALL_PROBABILITY > router.probability(far)
+
+
+def test_a_bfcl_directory_finds_every_category_and_its_answers(tmp_path: Path) -> None:
+    entries, truth = bfcl.load(BFCL, None, 2)
+    cats = {bfcl.category(e["id"]) for e in entries}
+    assert cats == {"simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"}
+    assert len(entries) == 10 and "simple_python_0" in truth and "parallel_0" in truth
+    entries, _ = bfcl.load(BFCL, None, 1, ["irrelevance", "multiple"])
+    assert [bfcl.category(e["id"]) for e in entries] == ["irrelevance", "multiple"]
+    entries, truth = bfcl.load(BFCL / "BFCL_v4_multiple.json", None, 1)  # answers found beside the file
+    assert "multiple_0" in truth
+
+
+def test_compare_reports_each_categorys_change(tmp_path: Path) -> None:
+    row = {"category": "simple_python", "attempted": True, "valid": True, "seconds": 1.0}
+    earlier = tmp_path / "before.json"
+    earlier.write_text(json.dumps({"results": [{**row, "correct": False}, {**row, "correct": True}]}))
+    now = bfcl.summarize([{**row, "correct": True}, {**row, "correct": True, "seconds": 0.5}])
+    change = bfcl.compare(earlier, bfcl.load_earlier(earlier), now)["by_category"]["simple_python"]
+    assert change["accuracy"] == {"before": 0.5, "now": 1.0, "change": 0.5}
+    assert change["seconds_per_entry"]["change"] == -0.25
