@@ -12,6 +12,9 @@
 3. Prints mean, min and max over the folds for each feature set (pmi alone, the old router, against
    all features), then the weights and threshold fitted on everything, to paste into router.py.
    Writes benchmarks/results/bfcl_calibrate.json.
+
+With `--run EVAL.json` (an `eval tools --json` document) it also prints each category's accuracy on
+each of the same folds (parallel categories split the same way), the spread of the end-to-end figures.
 """
 
 from __future__ import annotations
@@ -95,11 +98,27 @@ def best_threshold(model: tuple, names: tuple[str, ...], rows: list[dict]) -> fl
     return max(grid, key=lambda t: np.mean(list(decisions(model, names, rows, t).values())))
 
 
+def fold_spread(run: Path, k: int) -> dict:
+    """Accuracy per category on each of k folds of an eval run (entries shuffled as in calibration)."""
+    rows = json.loads(run.read_text())["results"]
+    out = {}
+    for cat in sorted({r["category"] for r in rows}):
+        ids = sorted(r["id"] for r in rows if r["category"] == cat)
+        random.Random(0).shuffle(ids)
+        fold_of = {entry_id: i % k for i, entry_id in enumerate(ids)}
+        right = {r["id"]: r["correct"] for r in rows if r["category"] == cat}
+        per = [float(np.mean([right[i] for i in ids if fold_of[i] == f])) for f in range(k)]
+        out[cat] = {"accuracy": round(float(np.mean(list(right.values()))), 3), "folds": [round(x, 3) for x in per]}
+        print(f"{cat}: {out[cat]['accuracy']:.3f}, folds {min(per):.3f}-{max(per):.3f} {out[cat]['folds']}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model", type=Path)
     ap.add_argument("bfcl_dir", type=Path, nargs="?", default=ROOT / "tests/data/bfcl")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--run", type=Path, help="an `eval tools --json` document: its accuracy per fold")
     args = ap.parse_args()
     rows = extract(args.model, args.bfcl_dir)
     ids = {c: sorted({r["id"] for r in rows if r["category"] == c}) for c in CATEGORIES}
@@ -126,16 +145,23 @@ def main() -> None:
             for c in CATEGORIES
         }
         report["feature_sets"][label] = {"features": list(names), "held_out_folds": summary, "per_fold": per_fold}
-        print(f"{label}: " + ", ".join(f"{c} {v['mean']:.3f} [{v['min']:.3f}-{v['max']:.3f}]" for c, v in summary.items()))
+        print(
+            f"{label}: " + ", ".join(f"{c} {v['mean']:.3f} [{v['min']:.3f}-{v['max']:.3f}]" for c, v in summary.items())
+        )
     w, mean, scale = fit(rows, FEATURES)
     threshold = best_threshold((w, mean, scale), FEATURES, rows)
     report["fitted"] = {
-        "weights": {"bias": round(float(w[0]), 3), **{k: round(float(v), 3) for k, v in zip(FEATURES, w[1:], strict=True)}},
+        "weights": {
+            "bias": round(float(w[0]), 3),
+            **{k: round(float(v), 3) for k, v in zip(FEATURES, w[1:], strict=True)},
+        },
         "mean": {k: round(float(v), 3) for k, v in zip(FEATURES, mean, strict=True)},
         "scale": {k: round(float(v), 3) for k, v in zip(FEATURES, scale, strict=True)},
         "threshold": threshold,
     }
     print(json.dumps(report["fitted"], indent=1))
+    if args.run:
+        report["run"] = fold_spread(args.run, args.folds)
     (ROOT / "benchmarks/results/bfcl_calibrate.json").write_text(json.dumps(report, indent=1) + "\n")
 
 

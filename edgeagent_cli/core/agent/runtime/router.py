@@ -73,30 +73,50 @@ def probability(feats: dict[str, float]) -> float:
 
 
 class Router:
+    """Scores requests against tools with the model, reusing what it already computed: a tool's
+    description stays in the KV cache while several requests (a request's clauses) are scored after it."""
+
     def __init__(self, llm: Any) -> None:
         self.llm = llm
         self._prefix_cache: dict[str, list[int]] = {}
+        self._memo: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
+        self._kv_head: list[int] | None = None  # the tokens the KV cache holds, when they are ours
+        self._first_row: Any = None  # log-probabilities after them (they predict a request's first token)
 
-    def _tokens(self, text: str, limit: int, keep_end: bool = False) -> list[int]:
+    def _tokens(self, text: str, limit: int) -> list[int]:
         if text not in self._prefix_cache:
             self._prefix_cache[text] = self.llm.tokenize(text.encode(), add_bos=False, special=False)
-        toks = self._prefix_cache[text]
-        return toks[-limit:] if keep_end else toks[:limit]
+        return self._prefix_cache[text][:limit]
+
+    def scores_many(self, requests: list[str], tools: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """pmi of each request with each tool; tool by tool, so each description is evaluated once."""
+        reqs = [
+            self.llm.tokenize((" " + r.strip()).encode(), add_bos=False, special=False)[-MAX_REQUEST_TOKENS:]
+            for r in requests
+        ]
+        base_prefix = self._tokens(BASELINE_PREFIX, MAX_DESCRIPTION_TOKENS)
+        base = [self._logprob(base_prefix, r) for r in reqs]
+        out: list[dict[str, float]] = [{} for _ in reqs]
+        for t in tools:
+            prefix = self._tokens(tool_prefix(t), MAX_DESCRIPTION_TOKENS)
+            for i, r in enumerate(reqs):
+                out[i][_name(t)] = self._logprob(prefix, r) - base[i]
+        return out
 
     def scores(self, request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
         """pmi of the request with each tool, by the tool's name."""
-        req = self.llm.tokenize((" " + request.strip()).encode(), add_bos=False, special=False)[-MAX_REQUEST_TOKENS:]
-        base = self._logprob(self._tokens(BASELINE_PREFIX, MAX_DESCRIPTION_TOKENS), req)
-        out = {}
-        for t in tools:
-            prefix = self._tokens(tool_prefix(t), MAX_DESCRIPTION_TOKENS)
-            out[t.get("function", t)["name"]] = self._logprob(prefix, req) - base
-        return out
+        return self.scores_many([request], tools)[0]
+
+    def probabilities_many(self, requests: list[str], tools: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """The calibrated probability that each request needs each tool."""
+        pmis = self.scores_many(requests, tools)
+        return [
+            {_name(t): probability(features(request, t, pmi[_name(t)])) for t in tools}
+            for request, pmi in zip(requests, pmis, strict=True)
+        ]
 
     def probabilities(self, request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
-        """The calibrated probability that the request needs each tool."""
-        pmi = self.scores(request, tools)
-        return {name: probability(features(request, t, pmi[name])) for t in tools for name in [_name(t)]}
+        return self.probabilities_many([request], tools)[0]
 
     def choose(self, request: str, tools: list[dict[str, Any]], required: bool) -> tuple[str | None, dict[str, Any]]:
         probs = self.probabilities(request, tools)
@@ -105,38 +125,62 @@ class Router:
         return chosen, {"probabilities": {k: round(v, 3) for k, v in probs.items()}, "chosen": chosen}
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
-        """log P(target | prefix), one batch, logits requested only for the positions that predict target."""
+        """log P(target | prefix) in one batch; when the KV cache already holds the prefix (and nothing
+        else has used the context since), only the target is evaluated."""
         import llama_cpp
         import numpy as np
 
+        key = (tuple(prefix), tuple(target))
+        if key in self._memo:
+            return self._memo[key]
         llm = self.llm
+        ctx = llm._ctx.ctx
+        memory = llama_cpp.llama_get_memory(ctx)
         bos = [llm.token_bos()] if llm._model.add_bos_token() and llm.token_bos() >= 0 else []
-        toks = bos + prefix + target
-        first = len(bos) + len(prefix) - 1  # this position's logits predict target[0]
-        n = len(toks)
-        batch = llama_cpp.llama_batch_init(n, 0, 1)
+        head = bos + prefix
+        reuse = self._kv_head == head and llm.n_tokens == 0 and self._first_row is not None
+        if reuse:
+            reuse = bool(llama_cpp.llama_memory_seq_rm(memory, 0, len(head), -1))
+        toks = target if reuse else head + target
+        start = len(head) if reuse else 0
+        first = 0 if reuse else len(head) - 1  # batch index whose logits predict target[0] (or target[1])
+        n_vocab = llm.n_vocab()
+        batch = llama_cpp.llama_batch_init(len(toks), 0, 1)
         try:
             for i, tok in enumerate(toks):
                 batch.token[i] = tok
-                batch.pos[i] = i
+                batch.pos[i] = start + i
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = 0
                 batch.logits[i] = i >= first
-            batch.n_tokens = n
-            ctx = llm._ctx.ctx
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+            batch.n_tokens = len(toks)
+            if not reuse:
+                llama_cpp.llama_memory_clear(memory, True)
+            self._kv_head = None
             llm.n_tokens = 0  # the high-level cache no longer matches the KV memory
             if llama_cpp.llama_decode(ctx, batch) != 0:
                 raise RuntimeError("llama_decode failed while routing")
-            n_vocab = llm.n_vocab()
+
+            def log_softmax(index: int) -> Any:
+                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
+                m = float(row.max())
+                return row - (m + math.log(float(np.exp(row - m).sum())))
+
+            if not reuse:
+                self._first_row = np.array(log_softmax(first))
             total = 0.0
             for j, tok in enumerate(target):
-                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, first + j), shape=(n_vocab,))
-                m = float(row.max())
-                total += float(row[tok]) - m - math.log(float(np.exp(row - m).sum()))
-            return total
+                if j == 0:
+                    total += float(self._first_row[tok])
+                else:
+                    total += float(log_softmax((first + j) if not reuse else j - 1)[tok])
+            self._kv_head = head
         finally:
             llama_cpp.llama_batch_free(batch)
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[key] = total
+        return total
 
 
 def _name(tool: dict[str, Any]) -> str:

@@ -7,6 +7,9 @@ one (measured: 9% right on BFCL parallel). So the request is split in words:
 - `clauses()`: sentences and "also"-joined parts, each routed to a tool on its own;
 - `follow_up()`: "Do the same for an investment of $5000", "then repeat with a time of 10 seconds":
   the previous call, with the values this clause states put in the parameters its words name;
+- `frames()`: "stage 7 in easy mode and stage 3 in hard mode", "case number XY1234 in Los Angeles
+  County Court, and case number GH5678 in Orange County Court": after the call's values the request
+  says the same words again with other values; each such part is a call with those values;
 - `expand()`: a call whose value sits in a list in the text ("Taylor Swift and Maroon 5") becomes one
   call per item; values listed in step ("20 and 15 minutes respectively") go together. Two values of
   one call in the same list ("between 1 and 1000") are a range, not items.
@@ -85,7 +88,10 @@ def _find(toks: list[Token], value: Any) -> tuple[int, int] | None:
         return None
     if isinstance(value, int | float):
         for i, (tok, _, _) in enumerate(toks):
-            if _number(tok) == float(value):
+            number = _number(tok)
+            if number is not None and -number == float(value) and i > 0 and toks[i - 1][0] == "-":
+                return i - 1, i + 1
+            if number == float(value):
                 return i, i + 1
         return None
     if not isinstance(value, str) or not value.strip():
@@ -256,3 +262,107 @@ def follow_up(previous: dict[str, Any], clause: str, params: dict[str, Any]) -> 
                 changed[key] = option
                 found = True
     return changed if found and changed != previous else None
+
+
+_ARTICLES = {"a", "an", "the"}
+_PIECE_BREAK = {"and", "also", "plus", "then", "another"}
+_PREPOSITIONS = {"in", "at", "for", "with", "from", "to", "on", "by", "near"}
+
+
+def _value_at(toks: list[Token], i: int, like: Any, text: str) -> tuple[Any, int] | None:
+    """The value shaped like `like` that starts at token i (after an article or a currency sign):
+    (value, end index)."""
+    while i < len(toks) and (toks[i][0].lower() in _ARTICLES or toks[i][0] in "$€£¥#"):
+        i += 1
+    if i >= len(toks):
+        return None
+    tok = toks[i][0]
+    if isinstance(like, int | float) and not isinstance(like, bool):
+        number = _number(tok)
+        if number is None:
+            return None
+        return (int(number) if isinstance(like, int) and number.is_integer() else number), i + 1
+    if not isinstance(like, str) or not like.strip() or not re.match(r"\w", tok):
+        return None
+    if _shape(like.split()[0]) == "title":
+        j = i
+        while j < len(toks) and (toks[j][0][:1].isupper() or (j > i and _number(toks[j][0]) is not None)):
+            j += 1
+        return (text[toks[i][1] : toks[j - 1][2]], j) if j > i else None
+    n = len(tokens(like))
+    if i + n > len(toks) or any(not re.match(r"\w", t) for t, _, _ in toks[i : i + n]):
+        return None
+    if _shape(tok) != _shape(like.split()[0]):
+        return None
+    return text[toks[i][1] : toks[i + n - 1][2]], i + n
+
+
+def _frame(toks: list[Token], at: int, taken: set[int]) -> list[str]:
+    """The words before a value that say what it is: "stage" (7), "depth of" (5); a function word
+    alone only where the word before it is another value ("XY1234 in" -> "in")."""
+    words = [
+        k
+        for k in range(at - 1, max(-1, at - 5), -1)
+        if re.match(r"\w", toks[k][0]) and toks[k][0].lower() not in _ARTICLES
+    ][:2]
+    if not words:
+        return []
+    first = toks[words[0]][0].lower()
+    if first in _FUNCTION_WORDS and len(words) > 1 and words[1] not in taken:
+        return [toks[words[1]][0].lower(), first]
+    return [first]
+
+
+def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """The call, then one call per later part of the text that repeats its frame with other values.
+
+    A value's frame is the words before it ("stage" 7, "in" Los Angeles, "depth of" 5). A later part
+    (after "and", "also", "another", ...) that has the same words followed by a value of the same
+    shape gives that parameter its value there; numbers no frame matched take the part's other numbers
+    in order when the counts agree; the other parameters keep theirs. A part that changes nothing is
+    not a call.
+    """
+    toks = tokens(text)
+    anchors = {k: at for k, v in arguments.items() if isinstance(v, str | int | float) and (at := _find(toks, v))}
+    if not anchors:
+        return [arguments]
+    taken = {k for a, b in anchors.values() for k in range(a, b)}
+    end = max(b for _, b in anchors.values())
+    breaks = [i for i in range(end, len(toks)) if toks[i][0].lower() in _PIECE_BREAK]
+    calls = [arguments]
+    for n, start in enumerate(breaks):
+        stop = breaks[n + 1] if n + 1 < len(breaks) else len(toks)
+        changed = dict(arguments)
+        used: set[int] = set()
+        unmatched = []
+        for key, (a, _) in sorted(anchors.items(), key=lambda kv: kv[1][0]):
+            frame = _frame(toks, a, taken)
+            piece = [t.lower() for t, _, _ in toks[start + 1 : stop]]
+            alone = len(frame) == 2 and not _contains(piece, frame) and piece.count(frame[1]) == 1
+            alone = alone and frame[1] in _PREPOSITIONS
+            if alone and isinstance(arguments[key], str):
+                frame = frame[1:]  # "with gini" ... "with entropy": the one "with" of the part will do
+            hit = False
+            for i in range(start + 1, stop):
+                words = [t.lower() for t, _, _ in toks[i - len(frame) + 1 : i + 1]]
+                if not frame or i in used or words != frame:
+                    continue
+                found = _value_at(toks, i + 1, arguments[key], text)
+                if found is not None and found[0] != arguments[key]:
+                    changed[key], hit = found[0], True
+                    used.update(range(i, found[1]))
+                    break
+            if not hit and isinstance(arguments[key], int | float) and not isinstance(arguments[key], bool):
+                unmatched.append(key)
+        rest = [k for k in range(start + 1, stop) if k not in used and _number(toks[k][0]) is not None]
+        if unmatched and used and len(rest) == len(unmatched):  # only where a frame was said again
+            for key, k in zip(unmatched, rest, strict=True):
+                number = _number(toks[k][0]) or 0.0
+                changed[key] = int(number) if isinstance(arguments[key], int) and number.is_integer() else number
+        if changed != arguments and changed not in calls:
+            calls.append(changed)
+    return calls
+
+
+def _contains(words: list[str], run: list[str]) -> bool:
+    return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
