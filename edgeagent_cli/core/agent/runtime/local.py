@@ -293,7 +293,12 @@ class LocalRuntime:
         made: dict[int, dict[str, Any]] = {}  # plan step -> the arguments its call was given
         calls: list[ToolCall] = []
         raw, count, prompt, finish = "", 0, "", "stop"
+        first: dict[
+            str, int
+        ] = {}  # one tool's calls in a row: their prompts share the tool's description in the KV cache
         for k in remaining:
+            first.setdefault(plan[k].tool, k)
+        for k in sorted(remaining, key=lambda k: first[plan[k].tool]):
             step = plan[k]
             tool = by_name[step.tool]
             base = made.get(step.follows) if step.follows is not None else None
@@ -341,11 +346,19 @@ class LocalRuntime:
         from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router, features, probability
 
         router = self._router = self._router or Router(self.llm)
-        chosen, route = router.choose(request, tools, tool_choice == "required")
+        sentences = clauses(request)
+        if len(sentences) > 1:  # the request's evidence is its clauses' together: each clause is scored once
+            per = router.scores_many(sentences, tools)
+            probs = {_name(t): probability(features(request, t, sum(p[_name(t)] for p in per))) for t in tools}
+        else:
+            probs = router.probabilities(request, tools)
+        best = max(probs, key=lambda k: probs[k])
+        chosen = best if tool_choice == "required" or probs[best] >= CALL_PROBABILITY else None
+        route: dict[str, Any] = {"probabilities": {k: round(v, 3) for k, v in probs.items()}, "chosen": chosen}
         plan: list[Step] = []
         # Clauses are routed among the tools the whole request made likely: fewer model passes.
-        likely = [t for t in tools if route["probabilities"][_name(t)] >= CALL_PROBABILITY] or tools
-        parts = clauses(request) if chosen else []
+        likely = [t for t in tools if probs[_name(t)] >= CALL_PROBABILITY] or tools
+        parts = sentences if chosen else []
         if chosen and len(likely) > 1:
             parts = [piece for part in parts for piece in self._split_on_and(part, likely)]
         if len(parts) > 1:
