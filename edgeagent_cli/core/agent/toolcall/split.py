@@ -253,7 +253,9 @@ def follow_up(previous: dict[str, Any], clause: str, params: dict[str, Any]) -> 
             continue
         stated = numbers(clause[toks[i][1] :], "percent" in key.lower())
         number = stated[0] if stated else value
-        changed[key] = int(number) if props[key].get("type") == "integer" and number.is_integer() else number
+        if props[key].get("type") == "integer" and not number.is_integer():
+            continue  # 1.3 is no value for a count
+        changed[key] = int(number) if props[key].get("type") == "integer" else number
         found = True
     lowered = clause.lower()
     for key, schema in props.items():
@@ -279,9 +281,9 @@ def _value_at(toks: list[Token], i: int, like: Any, text: str) -> tuple[Any, int
     tok = toks[i][0]
     if isinstance(like, int | float) and not isinstance(like, bool):
         number = _number(tok)
-        if number is None:
+        if number is None or (isinstance(like, int) and not number.is_integer()):
             return None
-        return (int(number) if isinstance(like, int) and number.is_integer() else number), i + 1
+        return (int(number) if isinstance(like, int) else number), i + 1
     if not isinstance(like, str) or not like.strip() or not re.match(r"\w", tok):
         return None
     if _shape(like.split()[0]) == "title":
