@@ -175,7 +175,7 @@ def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, work
         child.sendline(f"/save {workspace / 'chat.json'}")
         child.expect("saved")
         child.expect(">>> ")
-        child.sendline("Tell me a very long story about a dragon and a knight.")
+        child.sendline("Tell me a long story, in ten paragraphs, about a dragon and a knight.")
         child.expect("knight.\r\n")  # the echo of the question; the answer comes after it
         child.expect(r"\w+ \w+ \w+")  # the answer is streaming
         child.sendintr()

@@ -115,7 +115,11 @@ class LocalRuntime:
     def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`."""
         user_system = "\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content"))
-        out: list[dict[str, Any]] = [{"role": "system", "content": toolcall.system_prompt(tools, user_system)}]
+        out: list[dict[str, Any]] = []
+        if tools:
+            out.append({"role": "system", "content": toolcall.system_prompt(tools, user_system)})
+        elif user_system:
+            out.append({"role": "system", "content": user_system})
         for m in messages:
             if m["role"] == "system":
                 continue
@@ -428,10 +432,7 @@ class LocalRuntime:
         answers with the last result: the plan says nothing else was needed.
         """
         after_tools = bool(messages) and messages[-1]["role"] == "tool"
-        if after_tools:
-            prompt, stops = self._render(self._ours(messages, tools), None)
-        else:
-            prompt, stops = self._render(messages, None)
+        prompt, stops = self._render(self._ours(messages, []), None)  # earlier calls as text, no tool list
         text, finish, count, _ = self._generate(prompt, [*stops, CALL_OPEN], on_text=on_text, penalty=not after_tools)
         if after_tools and not text.strip():
             text = messages[-1].get("content") or ""
