@@ -67,6 +67,7 @@ class Case:
 
 
 def _write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path
 
@@ -133,7 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     f["bad_catalog"] = _write(d / "catalog.yaml", "models: 5\n")
     f["partless_catalog"] = _write(
         d / "partless.yaml",
-        "models:\n- alias: x\n  hf_repo: a/b\n  package:\n    file: x.gguf\n    quant: Q4_0\n    sha256: 00\n",
+        "models:\n- alias: x\n  hf_repo: a/b\n  package:\n    file: x.gguf\n    quant: Q4_0\n    sha256: '00'\n",
     )
     f["bfcl_notjson"] = _write(d / "notjson.json", "{oops\n")
     f["bfcl_notobj"] = _write(d / "notobj.json", "[1, 2]\n5\n")
@@ -141,6 +142,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     f["bfcl_noid"] = _write(d / "noid.json", '{"question": [], "function": []}\n')
     f["answers_nogt"] = _write(d / "nogt.json", '{"id": "simple_python_0"}\n')
     f["compare_nodoc"] = _write(d / "compare-nodoc.json", '{"results": [{"id": 1}]}')
+    f["multiple_alone"] = _write(d / "alone" / "BFCL_v4_multiple.json", (BFCL / "BFCL_v4_multiple.json").read_text())
     f["empty_dir"] = d / "empty-dir"
     f["empty_dir"].mkdir()
     f["baseline_list"] = _write(d / "baseline-list.json", "[]")
@@ -533,7 +535,7 @@ CASES: list[Case] = [
     ),  # fmt: skip
     Case(
         "eval-answers-missing-entries",
-        lambda w: ["eval", "tools", "-q", str(BFCL / "BFCL_v4_multiple.json")],
+        lambda w: ["eval", "tools", "-q", w.multiple_alone],  # no possible_answer/ beside it
         2,
         "--answers",
     ),  # fmt: skip
