@@ -33,7 +33,7 @@ _edgeagent() {
     "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --trust-template --ctx -c --threads -t --gpu-layers -ngl --profile --verbose -v --json --help" ;;
     "detect") words="--profile --json --help" ;;
     "eval") words="tools --help" ;;
-    "eval tools") words="--questions -q --answers -a --limit -n --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --trust-template --ctx -c --threads -t --profile --verbose -v --json --help" ;;
+    "eval tools") words="--questions -q --answers -a --category --limit -n --compare --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --trust-template --ctx -c --threads -t --profile --verbose -v --json --help" ;;
     "models") words="export-lock import ls rm show verify --help" ;;
     "models export-lock") words="--json --help" ;;
     "models import") words="--name --link --json --help" ;;
