@@ -129,7 +129,19 @@ def _separator(toks: list[Token], k: int, step: int) -> int | None:
 
 
 def _item(toks: list[Token], start: int, length: int, shape: str, step: int) -> tuple[int, int] | None:
-    """An item of `length` tokens beginning (step 1) or ending (step -1) at `start`, shaped like the value."""
+    """An item beginning (step 1) or ending (step -1) at `start`, shaped like the value: a name is the
+    run of capitalised words there ("Seattle and Los Angeles"), anything else `length` tokens."""
+    if shape == "title":
+        k = start
+        while (
+            0 <= k < len(toks)
+            and abs(k - start) < 5
+            and (toks[k][0][:1].isupper() or (k != start and _number(toks[k][0]) is not None))
+        ):
+            k += step
+        length = abs(k - start)
+        if length == 0:
+            return None
     i, j = (start, start + length) if step > 0 else (start - length + 1, start + 1)
     if i < 0 or j > len(toks):
         return None
