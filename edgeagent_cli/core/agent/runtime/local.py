@@ -347,7 +347,7 @@ class LocalRuntime:
         key = (request, json.dumps(tools, sort_keys=True), tool_choice)
         if key in self._plans:
             return self._plans[key]
-        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router, features, probability
+        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router, decide, features, probability
 
         router = self._router = self._router or Router(self.llm)
         sentences = clauses(request)
@@ -356,9 +356,7 @@ class LocalRuntime:
             probs = {_name(t): probability(features(request, t, sum(p[_name(t)] for p in per))) for t in tools}
         else:
             probs = router.probabilities(request, tools)
-        best = max(probs, key=lambda k: probs[k])
-        chosen = best if tool_choice == "required" or probs[best] >= CALL_PROBABILITY else None
-        route: dict[str, Any] = {"probabilities": {k: round(v, 3) for k, v in probs.items()}, "chosen": chosen}
+        chosen, route = decide(probs, tool_choice == "required")
         plan: list[Step] = []
         # Clauses are routed among the tools the whole request made likely: fewer model passes.
         likely = [t for t in tools if probs[_name(t)] >= CALL_PROBABILITY] or tools

@@ -67,6 +67,13 @@ def features(request: str, tool: dict[str, Any], pmi: float) -> dict[str, float]
     }
 
 
+def decide(probs: dict[str, float], required: bool) -> tuple[str | None, dict[str, Any]]:
+    """The tool to call (the likeliest, when it clears CALL_PROBABILITY or a call is required), and why."""
+    best = max(probs, key=lambda k: probs[k])
+    chosen = best if required or probs[best] >= CALL_PROBABILITY else None
+    return chosen, {"probabilities": {k: round(v, 3) for k, v in probs.items()}, "chosen": chosen}
+
+
 def probability(feats: dict[str, float]) -> float:
     z = WEIGHTS["bias"] + sum(WEIGHTS[k] * (feats[k] - MEAN[k]) / SCALE[k] for k in FEATURES)
     return 1 / (1 + math.exp(-z))
@@ -119,10 +126,7 @@ class Router:
         return self.probabilities_many([request], tools)[0]
 
     def choose(self, request: str, tools: list[dict[str, Any]], required: bool) -> tuple[str | None, dict[str, Any]]:
-        probs = self.probabilities(request, tools)
-        best = max(probs, key=lambda k: probs[k])
-        chosen = best if required or probs[best] >= CALL_PROBABILITY else None
-        return chosen, {"probabilities": {k: round(v, 3) for k, v in probs.items()}, "chosen": chosen}
+        return decide(self.probabilities(request, tools), required)
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
         """log P(target | prefix) in one batch; when the KV cache already holds the prefix (and nothing
