@@ -32,16 +32,43 @@ export CMAKE_ARGS
 python -m pip install -q --disable-pip-version-check --upgrade pip
 
 pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-key=$(printf '%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$CMAKE_ARGS" "$pyver" "$(uname -m)" | sha256sum | cut -c1-16)
+# v2: the wheel is built from our own copy of the sdist in a kept build tree, so that llama.cpp's
+# llama-server builds from the same sources with the same flags on top of the same objects.
+key=$(printf 'v2|%s|%s|%s|%s' "$LLAMA_CPP_VERSION" "$CMAKE_ARGS" "$pyver" "$(uname -m)" | sha256sum | cut -c1-16)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/edgeagent/wheels/$key"
+src="$cache/src/llama_cpp_python-$LLAMA_CPP_VERSION"
+build="$cache/build"
+fetch_sources() {
+  [ -d "$src" ] && return
+  mkdir -p "$cache/src"
+  python -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    "llama-cpp-python==$LLAMA_CPP_VERSION" -d "$cache/src"
+  tar xzf "$cache/src/llama_cpp_python-$LLAMA_CPP_VERSION.tar.gz" -C "$cache/src"
+}
 if [ "$(cat "$VENV/.llama-build-key" 2>/dev/null)" != "$key" ] || ! python -c "import llama_cpp" 2>/dev/null; then
   if ! ls "$cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     echo "building llama-cpp-python $LLAMA_CPP_VERSION with CMAKE_ARGS=\"$CMAKE_ARGS\" (takes 5-9 minutes on 2 cores)" >&2
-    mkdir -p "$cache"
-    python -m pip wheel -q --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_CPP_VERSION" -w "$cache"
+    fetch_sources
+    rm -rf "$build"  # a tree reconfigured for llama-server would build a different wheel
+    SKBUILD_BUILD_DIR="$build" python -m pip wheel -q --no-cache-dir --no-deps "$src" -w "$cache"
   fi
   python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$cache"/llama_cpp_python-*.whl
   echo "$key" > "$VENV/.llama-build-key"
+fi
+# llama.cpp's llama-server, the default serving engine: the same build tree, reconfigured to add the
+# server target (no web UI, nothing downloaded); the objects the wheel built are reused.
+server="$build/bin/llama-server"
+if [ "${EDGEAGENT_SKIP_LLAMA_SERVER:-}" = "" ] && [ ! -x "$server" ] && [ -d "$build" ]; then
+  echo "building llama-server from the same sources (2-4 minutes on 2 cores)" >&2
+  fetch_sources
+  if cmake -S "$src" -B "$build" -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+       -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null \
+     && cmake --build "$build" -j"$(nproc)" --target llama-server >/dev/null; then :; else
+    echo "warning: llama-server did not build; \`edgeagent serve\` will use --engine llama-cpp" >&2
+  fi
+fi
+if [ -x "$server" ]; then
+  ln -sf "$server" "$VENV/bin/llama-server"
 fi
 python -m pip install -q --disable-pip-version-check -e ".[dev]"
 echo "edgeagent is installed in $VENV (llama-cpp-python built with: $CMAKE_ARGS)" >&2

@@ -31,6 +31,7 @@ EndpointOpt = Annotated[
 ApiKeyOpt = Annotated[
     str | None, typer.Option("--api-key", envvar="EDGEAGENT_API_KEY", help="API key for the endpoint.")
 ]
+MaxMemoryOpt = Annotated[str | None, typer.Option("--max-memory", help="Memory budget: 4GB, 3.5GiB, bytes.")]
 ChatTemplateOpt = Annotated[
     Path | None, typer.Option("--chat-template", help="Jinja chat template file to use instead of the model's.")
 ]

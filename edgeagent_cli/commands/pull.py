@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
-from edgeagent_cli.cli.options import CtxOpt, JsonOpt, ProfileOpt, VerboseOpt
+from edgeagent_cli.cli.options import CtxOpt, JsonOpt, MaxMemoryOpt, ProfileOpt, VerboseOpt
 from edgeagent_cli.cli.output import Output, human_bytes
 
 ModelRefArg = Annotated[str, typer.Argument(help="Catalog alias, hf:OWNER/REPO[:QUANT], or a local .gguf path.")]
 QuantOpt = Annotated[str | None, typer.Option("--quant", "-q", help="Force a quant (warns when it does not fit).")]
-MaxMemoryOpt = Annotated[str | None, typer.Option("--max-memory", help="Memory budget: 4GB, 3.5GiB, bytes.")]
 KvCacheOpt = Annotated[
     str | None, typer.Option("--kv-cache-type", help="KV cache type for the estimate (f16, q8_0, q4_0).")
 ]

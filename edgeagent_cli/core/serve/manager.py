@@ -1,7 +1,9 @@
-"""A managed llama.cpp OpenAI-compatible server (llama-cpp-python's `llama_cpp.server`).
+"""Managed servers: the gateway (gateway.py) for one or more store models, as a background process.
 
 State per server in EDGEAGENT_HOME/servers/<name>.json (pid, the process's start time and command
-line, port, model, log path), written atomically. A PID alone names a process only until it exits:
+line, port, models, log path), written atomically; beside it the gateway's config
+(<name>.gateway-config) and the models' live state, which the gateway rewrites every second
+(<name>.models-state). A PID alone names a process only until it exits:
 before anything is signalled, the process must still be the one recorded (same start time, our
 server's command line). A record that fails the check is stale and removed, and nothing is killed.
 Starting takes a per-name lock, so two concurrent starts of one model give one server.
@@ -30,7 +32,10 @@ from edgeagent_cli.core.settings import Settings
 from edgeagent_cli.core.util.files import atomic_write_text, file_lock, safe_name
 from edgeagent_cli.core.util.http import bearer, http_status
 
-SERVER_MODULE = "edgeagent_cli.core.serve.llama_cpp_server"  # llama-cpp-python's server, templates budgeted
+GATEWAY_MODULE = "edgeagent_cli.core.serve.gateway"
+IDLE_TTL = 600.0  # seconds a model stays loaded without a request (Ollama's keep-alive is 5 min, LM Studio's TTL 60)
+MAX_BODY = 8 * 2**20  # a request body: far above any context these models hold, far below memory trouble
+REQUEST_TIMEOUT = 600.0
 
 
 def is_loopback(host: str) -> bool:
@@ -88,7 +93,7 @@ def is_ours(st: dict[str, Any]) -> bool:
     if now is None or abs(now["create_time"] - float(st.get("create_time") or 0)) > 0.5:
         return False
     cmdline = " ".join(now["cmdline"])
-    return SERVER_MODULE in cmdline and str(st.get("model_path")) in cmdline
+    return GATEWAY_MODULE in cmdline and str(st.get("config")) in cmdline
 
 
 def states() -> list[dict[str, Any]]:
@@ -116,6 +121,8 @@ class Started(Result):
     log: str
     already_running: bool
     settings: dict[str, Any] | None = None
+    models: list[str] | None = None
+    engine: str = ""
 
 
 @dataclass
@@ -124,10 +131,11 @@ class ServerList(Result):
 
     def table(self) -> Table:
         rows = [
-            [s["model"], s["base_url"], s["pid"], s["healthy"], round(s["uptime_s"]), s["rss_bytes"]]
+            [s["name"], m["id"], m["state"], m["resident_bytes"], m["requests"], m["last_used"], s["base_url"]]
             for s in self.servers
+            for m in s["served"]
         ]
-        return Table(["model", "base_url", "pid", "healthy", "uptime_s", "rss_bytes"], rows)
+        return Table(["server", "model", "state", "resident_bytes", "requests", "last_used", "base_url"], rows)
 
 
 @dataclass
@@ -151,48 +159,73 @@ def check_access(host: str, api_key: str | None, settings: Settings) -> None:
         raise EdgeError(why, "pass --api-key or set EDGEAGENT_API_KEY", ExitCode.USAGE)
 
 
-def server_args(settings: Settings) -> list[str]:
-    """llama-cpp-python server flags from the settings. A quantized V cache needs flash attention in
-    llama.cpp, so without it only the K cache is quantized."""
-    import llama_cpp
+@dataclass
+class Served:
+    """A model a server is asked to serve: its store name, file, and fit estimates."""
 
-    args = [
-        "--n_ctx",
-        str(settings["context"]),
-        "--n_threads",
-        str(settings["threads"]),
-        "--n_gpu_layers",
-        str(settings["gpu_layers"]),
-        "--n_batch",
-        str(settings["batch"]),
-        "--use_mlock",
-        str(bool(settings["mlock"])),
-        "--flash_attn",
-        str(bool(settings["flash_attn"])),
-    ]
+    name: str
+    path: Path
+    estimate_bytes: int
+    agent_bytes: int
+
+
+def served(name: str, path: Path, settings: Settings, engine: str) -> Served:
+    """The fit estimate of one engine process (every slot's KV cache) and of the in-process tool path."""
+    from edgeagent_cli.core.agent.runtime.open import MAX_LOCAL_CONTEXT
+    from edgeagent_cli.core.models import fit, gguf
+    from edgeagent_cli.core.serve import engines
+
+    summary = gguf.read_file_header(path).summary()
+    arch = gguf.arch_numbers(summary)
+    size = path.stat().st_size
+    ctx = int(settings["context"])
     kv = str(settings["kv_cache_type"])
-    if kv != "f16":
-        kind = str(getattr(llama_cpp, f"GGML_TYPE_{kv.upper()}"))
-        args += ["--type_k", kind] + (["--type_v", kind] if settings["flash_attn"] else [])
-    return args
+    offload = int(settings["gpu_layers"]) != 0 and bool(settings.machine.offload)
+    if not {"n_layers", "n_kv_heads", "head_dim"} <= arch.keys():
+        return Served(name, path, size, size)  # no architecture numbers: the weights are the floor
+    slots = engines.slots(engine, int(settings["parallel"]))
+    engine_bytes = fit.estimate(size, arch, ctx * slots, kv, offload)["total_bytes"]
+    agent_bytes = fit.estimate(size, arch, min(ctx, MAX_LOCAL_CONTEXT), kv, offload)["total_bytes"]
+    return Served(name, path, engine_bytes, agent_bytes)
 
 
-def start(
-    name: str,
-    model_path: Path,
-    host: str,
-    port: int | None,
-    api_key: str | None,
-    settings: Settings,
-    wait: float = 120.0,
-) -> Started:
-    """Start (or find) the server for `name`; wait until it answers."""
-    check_access(host, api_key, settings)
+def check_budget(models: list[Served], budget: int, source: str) -> None:
+    """Exit 4 before anything starts when a model cannot fit the budget even alone."""
+    for m in models:
+        if m.estimate_bytes > budget:
+            raise EdgeError(
+                f"{m.name} needs {m.estimate_bytes / 2**20:.0f} MiB and the memory budget is "
+                f"{budget / 2**20:.0f} MiB ({source})",
+                "lower --ctx or --parallel, raise --max-memory, or pick a smaller quant",
+                ExitCode.DOES_NOT_FIT,
+            )
+
+
+@dataclass
+class Options:
+    """How a server is run and locked down (serve start's flags)."""
+
+    engine: str
+    host: str = "127.0.0.1"
+    port: int | None = None
+    api_key: str | None = None
+    metrics_key: str | None = None
+    cors_origins: list[str] | None = None
+    idle_ttl: float = IDLE_TTL
+    max_body: int = MAX_BODY
+    request_timeout: float = REQUEST_TIMEOUT
+
+
+def start(name: str, models: list[Served], opts: Options, settings: Settings, wait: float = 120.0) -> Started:
+    """Start (or find) the server `name`; wait until it answers."""
+    check_access(opts.host, opts.api_key, settings)
+    budget, source = settings.budget()
+    check_budget(models, budget, source)
     with file_lock(paths.servers_dir() / f".{safe_name(name)}.lock"):
         for st in states():
             if st["name"] == name:
                 return _started(st, True, settings)
-        return _launch(name, model_path, host, port, api_key, settings, wait)
+        return _launch(name, models, opts, settings, budget, source, wait)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -205,53 +238,68 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _launch(
-    name: str, model_path: Path, host: str, port: int | None, api_key: str | None, settings: Settings, wait: float
+    name: str, models: list[Served], opts: Options, settings: Settings, budget: int, source: str, wait: float
 ) -> Started:
-    bind = host if is_loopback(host) else "0.0.0.0"
+    bind = opts.host if is_loopback(opts.host) else "0.0.0.0"
+    port = opts.port
     if port is not None and not _port_free(bind, port):
-        raise EdgeError(f"port {port} on {host} is in use", "pick another --port, or leave it out for a free one")
+        raise EdgeError(f"port {port} on {opts.host} is in use", "pick another --port, or leave it out for a free one")
     port = port or free_port(bind)
-    log = paths.logs_dir() / f"serve-{safe_name(name)}.log"
+    key = safe_name(name)
+    log = paths.logs_dir() / f"serve-{key}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    # --interrupt_requests False: concurrent requests queue; none is cut off by the next
-    cmd = [
-        sys.executable,
-        "-m",
-        SERVER_MODULE,
-        "--model",
-        str(model_path),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        *server_args(settings),
-        "--model_alias",
-        name,
-        "--interrupt_requests",
-        "False",
-    ]
-    if api_key:
-        cmd += ["--api_key", api_key]
+    config = paths.servers_dir() / f"{key}.gateway-config"
+    state_file = paths.servers_dir() / f"{key}.models-state"
+    cfg = {
+        "name": name,
+        "host": opts.host,
+        "port": port,
+        "engine": opts.engine,
+        "budget_bytes": budget,
+        "budget_source": source,
+        "idle_ttl": opts.idle_ttl,
+        "cors_origins": opts.cors_origins or [],
+        "max_body_bytes": opts.max_body,
+        "request_timeout": opts.request_timeout,
+        "log_dir": str(paths.logs_dir()),
+        "state_file": str(state_file),
+        "models": [
+            {"name": m.name, "path": str(m.path), "estimate_bytes": m.estimate_bytes, "agent_bytes": m.agent_bytes}
+            for m in models
+        ],
+        "options": {
+            k: settings[k]
+            for k in ("context", "parallel", "threads", "gpu_layers", "batch", "kv_cache_type", "flash_attn", "mlock")
+        },  # fmt: skip
+    }
+    paths.servers_dir().mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config, json.dumps(cfg, indent=2))
+    cmd = [sys.executable, "-m", GATEWAY_MODULE, str(config)]
+    env = {**os.environ, "EDGEAGENT_SERVE_KEY": opts.api_key or "", "EDGEAGENT_METRICS_KEY": opts.metrics_key or ""}
     with log.open("ab") as fh:
         proc = subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
         )
-    base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', 'localhost') else host}:{port}/v1"
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "localhost") else opts.host
+    base_url = f"http://{host}:{port}/v1"
     st = {
         "name": name,
         "pid": proc.pid,
-        "host": host,
+        "host": opts.host,
         "port": port,
         "base_url": base_url,
         "model": name,
-        "model_path": str(model_path),
+        "models": [m.name for m in models],
+        "engine": opts.engine,
+        "config": str(config),
+        "state_file": str(state_file),
         "log": str(log),
         "started_at": time.time(),
-        "api_key_set": bool(api_key),
-        "command": shlex.join(c if c != api_key else "***" for c in cmd),
+        "api_key_set": bool(opts.api_key),
+        "command": shlex.join(cmd),
         "create_time": (identity(proc.pid) or {}).get("create_time"),
     }
-    _wait_until_it_answers(proc, base_url, api_key, name, log, wait)
+    _wait_until_it_answers(proc, base_url, opts.api_key, models[0].name, log, wait)
     atomic_write_text(_state_path(name), json.dumps(st, indent=2))
     return _started(st, False, settings)
 
@@ -273,7 +321,17 @@ def _wait_until_it_answers(
 
 
 def _started(st: dict[str, Any], existing: bool, settings: Settings) -> Started:
-    return Started(st["base_url"], st["pid"], st["model"], st["port"], st["log"], existing, settings.to_dict())
+    return Started(
+        st["base_url"],
+        st["pid"],
+        st["model"],
+        st["port"],
+        st["log"],
+        existing,
+        settings.to_dict(),
+        st.get("models") or [st["model"]],
+        st.get("engine") or "",
+    )
 
 
 def tail(log: Path, n: int) -> str:
@@ -316,6 +374,9 @@ def stop(name: str | None) -> Stopped:
         if is_ours(st):  # checked again right before the signal
             stop_pid(st["pid"])
         _state_path(st["name"]).unlink(missing_ok=True)
+        for extra in ("config", "state_file"):
+            if st.get(extra):
+                Path(st[extra]).unlink(missing_ok=True)
     return Stopped([s["name"] for s in running])
 
 
@@ -325,18 +386,31 @@ def status() -> ServerList:
     out = []
     for st in states():
         try:
-            rss = psutil.Process(st["pid"]).memory_info().rss
+            proc = psutil.Process(st["pid"])
+            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
         except psutil.Error:
             rss = None
+        live = _live(st)
         out.append(
             {
                 **st,
                 "healthy": _healthy(st),
                 "uptime_s": time.time() - st["started_at"],
                 "rss_bytes": rss,
+                "budget_bytes": live.get("budget_bytes"),
+                "served": live.get("models") or [],
             }
         )
     return ServerList(out)
+
+
+def _live(st: dict[str, Any]) -> dict[str, Any]:
+    """What the gateway last wrote about its models (rewritten every second)."""
+    try:
+        doc = json.loads(Path(st.get("state_file") or "").read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _healthy(st: dict[str, Any]) -> bool:
