@@ -22,6 +22,7 @@ import contextlib
 import hmac
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -130,8 +131,6 @@ async def _send(send: Any, status: int, message: str, kind: str) -> None:
 
 class Gateway:
     def __init__(self, cfg: dict[str, Any]) -> None:
-        import httpx
-
         from edgeagent_cli.core.serve.metrics import Metrics
 
         self.cfg = cfg
@@ -140,8 +139,6 @@ class Gateway:
         self.pool.metrics = self.metrics
         self.timeout = float(cfg["request_timeout"])
         self.context = int(cfg["options"]["context"])
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=5.0), limits=httpx.Limits(
-            max_connections=256, max_keepalive_connections=64))  # fmt: skip
         self._vocab: dict[str, Any] = {}
         self.state_file = Path(cfg["state_file"])
 
@@ -166,7 +163,6 @@ class Gateway:
             yield
         finally:
             task.cancel()
-            await self.client.aclose()
             await asyncio.to_thread(self.pool.close)
             self.state_file.unlink(missing_ok=True)
 
@@ -295,7 +291,9 @@ class Gateway:
             model.slots.release()
 
     async def _proxy(self, model: Model, endpoint: str, body: dict[str, Any], received: float) -> Any:
-        from starlette.responses import Response, StreamingResponse
+        from starlette.responses import Response
+
+        from edgeagent_cli.core.serve.upstream import UpstreamError
 
         try:
             backend = await self.pool.backend(model)
@@ -309,60 +307,24 @@ class Gateway:
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if stream:
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        headers = {"Authorization": f"Bearer {backend.key}"}
         try:
-            upstream = await self.client.send(
-                self.client.build_request("POST", backend.url + endpoint, json=body, headers=headers), stream=True
-            )
-        except Exception as e:  # noqa: BLE001 - the engine died or timed out: 502, the slot freed
+            upstream = await backend.upstream.request("POST", endpoint, json.dumps(body).encode(), self.timeout)
+        except (UpstreamError, asyncio.TimeoutError) as e:
             self._free(model)
-            return _error(502, f"the engine did not answer: {type(e).__name__}", "server_error")
-        if upstream.status_code != 200 or not stream:
+            return _error(502, f"the engine did not answer: {e}", "server_error")
+        if upstream.status != 200 or not stream:
             try:
-                raw = await upstream.aread()
+                raw = await asyncio.wait_for(upstream.read(), self.timeout)
+            except (UpstreamError, asyncio.TimeoutError) as e:
+                return _error(502, f"the engine's answer broke off: {e}", "server_error")
             finally:
-                await upstream.aclose()
+                upstream.release()
                 self._free(model)
-            if upstream.status_code == 200:
+            if upstream.status == 200:
                 self._usage(model.name, _json(raw).get("usage"))
                 self.metrics.e2e.labels(model.name).observe(time.perf_counter() - received)
-            return Response(raw, status_code=upstream.status_code, media_type="application/json")
-        return StreamingResponse(self._relay(model, upstream, received, wants_usage), media_type="text/event-stream")
-
-    async def _relay(self, model: Model, upstream: Any, received: float, wants_usage: bool) -> AsyncIterator[bytes]:
-        """The engine's stream, event by event, timing each content token."""
-        ttft = self.metrics.ttft.labels(model.name)
-        itl = self.metrics.itl.labels(model.name)
-        last = None
-        deadline = received + self.timeout
-        try:
-            async for line in upstream.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data != "[DONE]":
-                    event = _json(data.encode())
-                    choices = event.get("choices") or []
-                    if choices and ((choices[0].get("delta") or {}).get("content") or choices[0].get("text")):
-                        now = time.perf_counter()
-                        if last is None:
-                            ttft.observe(now - received)
-                        else:
-                            itl.observe(now - last)
-                        last = now
-                    if event.get("usage") is not None:
-                        self._usage(model.name, event["usage"])
-                        if not choices and not wants_usage:
-                            continue
-                yield f"data: {data}\n\n".encode()
-                if time.perf_counter() > deadline:
-                    err = {"error": {"message": f"the request ran past {self.timeout:.0f} s", "code": 504}}
-                    yield f"data: {json.dumps(err)}\n\n".encode()
-                    break
-        finally:
-            await upstream.aclose()
-            self._free(model)
-            self.metrics.e2e.labels(model.name).observe(time.perf_counter() - received)
+            return Response(raw, status_code=upstream.status, media_type="application/json")
+        return _Relay(self, model, upstream, received, wants_usage)
 
     def _usage(self, model: str, usage: Any) -> None:
         if isinstance(usage, dict):
@@ -408,6 +370,83 @@ class Gateway:
             return JSONResponse(doc)
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(_as_stream(doc, wants_usage), media_type="text/event-stream")
+
+
+_CONTENT = re.compile(rb'"(?:content|text)":\s?"(?!")')
+_NO_CHOICES = re.compile(rb'"choices":\s?\[\]')
+
+
+class _Relay:
+    """The engine's event stream handed on as it comes (ASGI), each content token timed for the metrics.
+
+    Bytes pass through untouched; an event is only searched for content and, for the usage event,
+    parsed. The usage event the gateway asked for is dropped when the client did not ask for it."""
+
+    def __init__(self, gw: Gateway, model: Model, upstream: Any, received: float, wants_usage: bool) -> None:
+        self.gw, self.model, self.upstream, self.received, self.wants_usage = gw, model, upstream, received, wants_usage
+        self.status_code = 200
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from edgeagent_cli.core.serve.upstream import UpstreamError
+
+        gw, name = self.gw, self.model.name
+        ttft, itl = gw.metrics.ttft.labels(name), gw.metrics.itl.labels(name)
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        gone = asyncio.ensure_future(_disconnect(receive))
+        deadline = self.received + gw.timeout
+        last: float | None = None
+        buf = b""
+        try:
+            async for piece in self.upstream.pieces():
+                if gone.done():
+                    self.upstream.reusable = False
+                    break
+                buf += piece
+                out = []
+                while (i := buf.find(b"\n\n")) >= 0:
+                    event, buf = buf[: i + 2], buf[i + 2 :]
+                    if _CONTENT.search(event):
+                        now = time.perf_counter()
+                        if last is None:
+                            ttft.observe(now - self.received)
+                        else:
+                            itl.observe(now - last)
+                        last = now
+                    elif _NO_CHOICES.search(event):
+                        gw._usage(name, _json(event[event.find(b"{") :]).get("usage"))
+                        if not self.wants_usage:
+                            continue
+                    out.append(event)
+                if out:
+                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+                if time.perf_counter() > deadline:
+                    self.upstream.reusable = False
+                    err = {"error": {"message": f"the request ran past {gw.timeout:.0f} s", "code": 504}}
+                    await send({"type": "http.response.body", "body": f"data: {json.dumps(err)}\n\n".encode(),
+                                "more_body": True})  # fmt: skip
+                    break
+        except UpstreamError as e:
+            err = {"error": {"message": str(e), "code": 502}}
+            await send(
+                {"type": "http.response.body", "body": f"data: {json.dumps(err)}\n\n".encode(), "more_body": True}
+            )
+        finally:
+            gone.cancel()
+            self.upstream.release()
+            gw._free(self.model)
+            gw.metrics.e2e.labels(name).observe(time.perf_counter() - self.received)
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class _Tokenizer:

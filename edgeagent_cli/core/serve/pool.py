@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeagent_cli.core.serve import engines
+from edgeagent_cli.core.serve.upstream import Upstream
 
 
 class TooBig(Exception):
@@ -84,6 +85,10 @@ class Backend:
     port: int
     key: str
     engine: str
+    upstream: Upstream = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.upstream = Upstream(self.port, self.key)
 
     @property
     def url(self) -> str:
@@ -98,6 +103,7 @@ class Backend:
             return 0
 
     def stop(self, grace: float = 5.0) -> None:
+        self.upstream.close()
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
