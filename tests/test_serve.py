@@ -217,7 +217,7 @@ def test_models_share_a_budget_idle_ones_make_room_and_a_busy_budget_is_507(smol
 
 
 def test_a_model_that_cannot_fit_alone_is_refused_at_start_with_exit_4(smol: str) -> None:
-    done = cli("serve", "start", smol, "--max-memory", "100MB")
+    done = cli("serve", "start", smol, "--max-memory", "100MiB")
     assert done.returncode == 4
     assert "smol needs" in one_line_error(done) and "100 MiB" in done.stderr
     assert cli_json("serve", "status")["servers"] == []

@@ -266,14 +266,13 @@ class Gateway:
                           prompt_tokens=n, context_tokens=self.context)  # fmt: skip
         return None
 
-    async def _slot(self, model: Model) -> float:
+    async def _slot(self, model: Model, slots: asyncio.Semaphore) -> float:
         """Wait for one of the model's slots; the seconds waited."""
         t = time.perf_counter()
         model.waiting += 1
         self.metrics.waiting.labels(model.name).inc()
         try:
-            assert model.slots is not None
-            await model.slots.acquire()
+            await slots.acquire()
         finally:
             model.waiting -= 1
             self.metrics.waiting.labels(model.name).dec()
@@ -283,12 +282,11 @@ class Gateway:
         self.metrics.queue.labels(model.name).observe(waited)
         return waited
 
-    def _free(self, model: Model) -> None:
+    def _free(self, model: Model, slots: asyncio.Semaphore) -> None:
         model.active -= 1
         model.last_used = time.time()
         self.metrics.running.labels(model.name).dec()
-        if model.slots is not None:
-            model.slots.release()
+        slots.release()
 
     async def _proxy(self, model: Model, endpoint: str, body: dict[str, Any], received: float) -> Any:
         from starlette.responses import Response
@@ -301,7 +299,7 @@ class Gateway:
             return _error(507, str(e), "insufficient_storage")
         except RuntimeError as e:
             return _error(503, str(e), "server_error")
-        await self._slot(model)
+        await self._slot(model, model.slots)
         body = {**body, "model": model.name}
         stream = bool(body.get("stream"))
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -310,7 +308,7 @@ class Gateway:
         try:
             upstream = await backend.upstream.request("POST", endpoint, json.dumps(body).encode(), self.timeout)
         except (UpstreamError, asyncio.TimeoutError) as e:
-            self._free(model)
+            self._free(model, model.slots)
             return _error(502, f"the engine did not answer: {e}", "server_error")
         if upstream.status != 200 or not stream:
             try:
@@ -319,7 +317,7 @@ class Gateway:
                 return _error(502, f"the engine's answer broke off: {e}", "server_error")
             finally:
                 upstream.release()
-                self._free(model)
+                self._free(model, model.slots)
             if upstream.status == 200:
                 self._usage(model.name, _json(raw).get("usage"))
                 self.metrics.e2e.labels(model.name).observe(time.perf_counter() - received)
@@ -344,7 +342,7 @@ class Gateway:
         tools = [t for t in body["tools"] if isinstance(t, dict)]
         choice = _choice(body.get("tool_choice"))
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-        await self._slot(model)
+        await self._slot(model, model.agent_slot)
         try:
 
             def turn() -> Any:
@@ -357,7 +355,7 @@ class Gateway:
         except (EdgeError, TemplateError) as e:
             return _error(400, str(e))
         finally:
-            self._free(model)
+            self._free(model, model.agent_slot)
         self.metrics.ttft.labels(model.name).observe(time.perf_counter() - received)
         self.metrics.e2e.labels(model.name).observe(time.perf_counter() - received)
         self._usage(model.name, {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens})
@@ -438,7 +436,7 @@ class _Relay:
         finally:
             gone.cancel()
             self.upstream.release()
-            gw._free(self.model)
+            gw._free(self.model, self.model.slots)
             gw.metrics.e2e.labels(name).observe(time.perf_counter() - self.received)
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -469,7 +467,8 @@ class _Tokenizer:
 
     def count(self, body: dict[str, Any], endpoint: str) -> int:
         if endpoint == "/v1/chat/completions":
-            messages = body["messages"]
+            # OpenAI allows content null (a turn of tool calls) or a list of parts; templates expect text
+            messages = [{**m, "content": _text(m.get("content"))} for m in body["messages"]]
             if self.template is not None:
                 tools = body.get("tools") if isinstance(body.get("tools"), list) else None
                 text = self.template.render(messages, tools)

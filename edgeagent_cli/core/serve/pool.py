@@ -52,7 +52,8 @@ class Model:
     waiting: int = 0
     last_used: float = 0.0
     loaded_at: float | None = None
-    slots: asyncio.Semaphore | None = None
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))  # the engine's
+    agent_slot: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))  # the tool path's
 
     @property
     def held_bytes(self) -> int:
@@ -126,14 +127,16 @@ class Pool:
         self._lock = asyncio.Lock()
         self._log_dir = Path(cfg["log_dir"])
         for m in cfg["models"]:
-            self.models[m["name"]] = Model(m["name"], Path(m["path"]), int(m["estimate_bytes"]), int(m["agent_bytes"]))
+            model = Model(m["name"], Path(m["path"]), int(m["estimate_bytes"]), int(m["agent_bytes"]))
+            model.slots = asyncio.Semaphore(engines.slots(self.engine, int(cfg["options"]["parallel"])))
+            self.models[m["name"]] = model
 
     # --- lookup and budget -----------------------------------------------------------------------------
     def get(self, name: str | None) -> Model:
-        if not name and len(self.models) == 1:
-            return next(iter(self.models.values()))
         if name in self.models:
             return self.models[name]
+        if len(self.models) == 1:  # one model: any name reaches it, as with llama-server
+            return next(iter(self.models.values()))
         raise Unknown(f"model {name!r} is not served here (served: {', '.join(self.models)})")
 
     def held(self) -> int:
@@ -170,7 +173,6 @@ class Pool:
             started = time.perf_counter()
             model.backend = await asyncio.to_thread(self._start, model)
             model.loaded_at = time.time()
-            model.slots = asyncio.Semaphore(engines.slots(self.engine, int(self.cfg["options"]["parallel"])))
             if self.metrics:
                 self.metrics.loads.labels(model.name).inc()
                 self.metrics.load_seconds.labels(model.name).observe(time.perf_counter() - started)

@@ -38,6 +38,9 @@ _NOT_NAMES = {"with", "from", "into", "that", "this", "have", "type", "value", "
 _NUMBER_KINDS = {"number", "integer", "float"}
 
 
+_CLOSING = re.compile(r"[.,?!;:)\]}]+")
+
+
 def tokens(text: str) -> list[tuple[str, int, int]]:
     """(token, start, end) for each word, number and punctuation mark."""
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
@@ -131,7 +134,14 @@ class Grounding:
                     gap = self.text[end : toks[i + 1][1]]
                     rule += f" ( {_gbnf(gap) if gap else ''} w{i + 1} )?"
                 self.rules[f"w{i}"] = rule
-            starts = " | ".join(f"w{i}" for i in range(len(toks)))
+            # A value never begins with punctuation that ends a phrase ("What is 17*23? Use it." offers
+            # no "? Use it."); punctuation inside a word still may ("../../etc/x.txt").
+            begin = [
+                i
+                for i, (tok, _s, end) in enumerate(toks)
+                if not (_CLOSING.fullmatch(tok) and self.text[end : end + 1] in ("", " ", "\n", "\t"))
+            ] or [0]
+            starts = " | ".join(f"w{i}" for i in begin)
             self.rules["span"] = f'span ::= "\\"" ( {starts} ) "\\"" space'
         return "span"
 

@@ -30,6 +30,8 @@ _FUNCTION_WORDS = set(
     "to of in on at by for with from into about as is are was were be been also then".split()
 )
 _RANGE_WORDS = {"between", "from"}
+# Words of a clause that only points at a tool: "Use the calculator.", "Please call the weather API."
+_POINTING_WORDS = _FUNCTION_WORDS | set("use using call run please tool tools function api now just".split())
 _ABBREVIATIONS = {
     "v",
     "vs",
@@ -380,3 +382,11 @@ def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
 
 def _contains(words: list[str], run: list[str]) -> bool:
     return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
+
+
+def names_only(clause: str, tool: dict[str, Any]) -> bool:
+    """The clause says which tool to use and nothing it should be used on ("Use the calculator.")."""
+    fn = tool.get("function", tool)
+    name_words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(fn.get("name", ""))).lower()))
+    words = re.findall(r"[\w']+", clause.lower())
+    return bool(words) and all(w in _POINTING_WORDS or w in name_words for w in words)
