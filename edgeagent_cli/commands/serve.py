@@ -58,6 +58,10 @@ def start(
     cors_origin: Annotated[
         list[str] | None, typer.Option("--cors-origin", help="An origin browsers may call from (repeatable).")
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="Another name clients may reach this server by (repeatable)."),
+    ] = None,
     metrics_key: Annotated[
         str | None,
         typer.Option("--metrics-key", envvar="EDGEAGENT_METRICS_KEY", help="A key that may read /metrics only."),
@@ -122,8 +126,8 @@ def start(
         model_name = rec.name if rec else path.stem
         preflight_template(path, model_name, trust_template)
         served.append(manager.served(model_name, path, resolved, chosen))
-    opts = manager.Options(chosen, host, port, api_key, metrics_key, cors_origin or [], idle_ttl, body_limit,
-                           request_timeout)  # fmt: skip
+    opts = manager.Options(chosen, host, port, api_key, metrics_key, cors_origin or [], allow_host or [], idle_ttl,
+                           body_limit, request_timeout)  # fmt: skip
     st = manager.start(name or "+".join(m.name for m in served), served, opts, resolved)
     word = "already running" if st.already_running else "serving"
     out.emit(st, lambda o: o.line(f"{word} {', '.join(st.models or [])} at {st.base_url} ({st.engine}, pid {st.pid})"))

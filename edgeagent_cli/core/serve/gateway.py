@@ -50,7 +50,6 @@ class Guard:
         host = str(cfg["host"])
         self.hosts = {"127.0.0.1", "localhost", "::1", "[::1]"} | ({host, f"[{host}]"} if host != "0.0.0.0" else set())
         self.hosts |= set(cfg.get("allowed_hosts") or [])
-        self.any_host = bool(cfg.get("any_host"))
         self.origins = set(cfg.get("cors_origins") or [])
         self.key = api_key.encode() if api_key else None
         self.metrics_key = metrics_key.encode() if metrics_key else None
@@ -60,10 +59,11 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope["edgeagent.received"] = time.perf_counter()  # latencies count from here, as a client's would
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"").decode("latin-1")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-        if not self.any_host and name not in self.hosts:
+        if name not in self.hosts:
             await _send(send, 403, f"Host {host!r} is not this server (DNS rebinding guard)", "permission_error")
             return
         origin = headers.get(b"origin", b"").decode("latin-1")
@@ -207,7 +207,7 @@ class Gateway:
 
     # --- one request ------------------------------------------------------------------------------------
     async def _generate(self, request: Any, endpoint: str) -> Any:
-        received = time.perf_counter()
+        received = request.scope.get("edgeagent.received") or time.perf_counter()
         raw = await request.body()
         try:
             body = json.loads(raw)
@@ -406,15 +406,11 @@ class _Relay:
                     break
                 buf += piece
                 out = []
+                tokens = False
                 while (i := buf.find(b"\n\n")) >= 0:
                     event, buf = buf[: i + 2], buf[i + 2 :]
                     if _CONTENT.search(event):
-                        now = time.perf_counter()
-                        if last is None:
-                            ttft.observe(now - self.received)
-                        else:
-                            itl.observe(now - last)
-                        last = now
+                        tokens = True
                     elif _NO_CHOICES.search(event):
                         gw._usage(name, _json(event[event.find(b"{") :]).get("usage"))
                         if not self.wants_usage:
@@ -422,6 +418,13 @@ class _Relay:
                     out.append(event)
                 if out:
                     await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+                if tokens:  # timed once handed to the client's connection
+                    now = time.perf_counter()
+                    if last is None:
+                        ttft.observe(now - self.received)
+                    else:
+                        itl.observe(now - last)
+                    last = now
                 if time.perf_counter() > deadline:
                     self.upstream.reusable = False
                     err = {"error": {"message": f"the request ran past {gw.timeout:.0f} s", "code": 504}}

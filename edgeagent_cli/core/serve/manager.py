@@ -53,6 +53,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def local_names() -> set[str]:
+    """What clients on the network may call this machine: its host names and interface addresses."""
+    import psutil
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family in (socket.AF_INET, socket.AF_INET6):
+                ip = a.address.split("%")[0]
+                names.add(f"[{ip}]" if ":" in ip else ip)
+    return {n for n in names if n}
+
+
 def _state_path(name: str) -> Path:
     return paths.servers_dir() / f"{safe_name(name)}.json"
 
@@ -109,6 +122,9 @@ def states() -> list[dict[str, Any]]:
             found.append(st)
         else:
             path.unlink(missing_ok=True)
+            for name in ("config", "state_file") if isinstance(st, dict) else ():
+                if isinstance(st.get(name), str) and Path(st[name]).parent == paths.servers_dir():
+                    Path(st[name]).unlink(missing_ok=True)
     return found
 
 
@@ -211,6 +227,7 @@ class Options:
     api_key: str | None = None
     metrics_key: str | None = None
     cors_origins: list[str] | None = None
+    allow_hosts: list[str] | None = None
     idle_ttl: float = IDLE_TTL
     max_body: int = MAX_BODY
     request_timeout: float = REQUEST_TIMEOUT
@@ -259,6 +276,7 @@ def _launch(
         "budget_source": source,
         "idle_ttl": opts.idle_ttl,
         "cors_origins": opts.cors_origins or [],
+        "allowed_hosts": sorted(set(opts.allow_hosts or []) | (local_names() if opts.host == "0.0.0.0" else set())),
         "max_body_bytes": opts.max_body,
         "request_timeout": opts.request_timeout,
         "log_dir": str(paths.logs_dir()),

@@ -1,6 +1,7 @@
 """Prometheus metrics of `edgeagent serve` (prometheus-client), vLLM's names and definitions with our prefix.
 
-TTFT: request received to first content token; ITL: between consecutive content tokens of a stream;
+TTFT: request received (before its body is read) to the first content token handed to the client's
+connection; ITL: between consecutive content tokens of a stream, timed the same way;
 E2E: request received to the last byte; queue time: waiting for a free slot of the model. Buckets are
 vLLM's, with finer steps below 100 ms, where a small model on a CPU serves its tokens (vLLM's ITL
 buckets start at 10 ms and jump to 25 ms: a p50 read from them would be off by 40%).
@@ -17,8 +18,9 @@ from typing import Any
 FINE = [0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.011, 0.012, 0.013, 0.014, 0.015,
         0.016, 0.017, 0.018, 0.019, 0.02, 0.022, 0.024, 0.026, 0.028, 0.03, 0.035, 0.04, 0.045, 0.05, 0.06, 0.07,
         0.08, 0.09, 0.1]  # fmt: skip
-TTFT_BUCKETS = FINE + [0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-                       160.0, 640.0, 2560.0]  # fmt: skip
+# above 100 ms: vLLM's, with steps between 1 and 10 s, where requests queued behind busy slots land
+TTFT_BUCKETS = FINE + [0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0,
+                       2.25, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]  # fmt: skip
 ITL_BUCKETS = FINE + [0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
 E2E_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
                120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0]  # fmt: skip
