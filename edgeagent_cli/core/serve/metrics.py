@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-FINE = [0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.011, 0.012, 0.013, 0.014, 0.015,
-        0.016, 0.017, 0.018, 0.019, 0.02, 0.022, 0.024, 0.026, 0.028, 0.03, 0.035, 0.04, 0.045, 0.05, 0.06, 0.07,
-        0.08, 0.09, 0.1]  # fmt: skip
+# 1 ms steps to 60 ms, 2.5 ms steps to 100 ms: a p50 read from these is within a few percent
+FINE = [round(0.001 * i, 3) for i in range(1, 61)] + [round(0.06 + 0.0025 * i, 4) for i in range(1, 17)]
 # above 100 ms: vLLM's, with steps between 1 and 10 s, where requests queued behind busy slots land
 TTFT_BUCKETS = FINE + [0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0,
                        2.25, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]  # fmt: skip
