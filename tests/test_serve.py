@@ -43,7 +43,8 @@ def _serve(*args: str) -> dict[str, Any]:
 
 @pytest.fixture
 def locked(smol: str) -> Iterator[dict[str, Any]]:
-    st = _serve(smol, "--api-key", KEY, "--metrics-key", "metrics-only", "--cors-origin", "http://ok.example")
+    st = _serve(smol, "--api-key", KEY, "--metrics-key", "metrics-only", "--cors-origin", "http://ok.example",
+                "--allow-host", "edge.local")  # fmt: skip
     try:
         yield st
     finally:
@@ -61,6 +62,7 @@ def test_locked_down_host_key_cors_body_and_prompt_limits(locked: dict[str, Any]
     # DNS rebinding: a page on evil.example resolving to 127.0.0.1 names its own host
     r = httpx.get(f"{base}/models", headers={**_auth(), "Host": "evil.example"})
     assert r.status_code == 403 and "Host" in r.json()["error"]["message"]
+    assert httpx.get(f"{base}/models", headers={**_auth(), "Host": "edge.local:8080"}).status_code == 200
     # a wrong key gets 401 on every route, /metrics and /health included
     for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("POST", "/v1/completions"),
                          ("GET", "/metrics"), ("GET", "/health")):  # fmt: skip
