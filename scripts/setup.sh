@@ -47,7 +47,7 @@ fetch_sources() {
 }
 if [ "$(cat "$VENV/.llama-build-key" 2>/dev/null)" != "$key" ] || ! python -c "import llama_cpp" 2>/dev/null; then
   if ! ls "$cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-    echo "building llama-cpp-python $LLAMA_CPP_VERSION with CMAKE_ARGS=\"$CMAKE_ARGS\" (takes 5-9 minutes on 2 cores)" >&2
+    echo "building llama-cpp-python $LLAMA_CPP_VERSION with CMAKE_ARGS=\"$CMAKE_ARGS\" (takes 4-8 minutes on 2 cores)" >&2
     fetch_sources
     rm -rf "$build"  # a tree reconfigured for llama-server would build a different wheel
     SKBUILD_BUILD_DIR="$build" python -m pip wheel -q --no-cache-dir --no-deps "$src" -w "$cache"
@@ -59,12 +59,14 @@ fi
 # server target (no web UI, nothing downloaded); the objects the wheel built are reused.
 server="$build/bin/llama-server"
 if [ "${EDGEAGENT_SKIP_LLAMA_SERVER:-}" = "" ] && [ ! -x "$server" ] && [ -d "$build" ]; then
-  echo "building llama-server from the same sources (2-4 minutes on 2 cores)" >&2
+  echo "building llama-server from the same sources (1-2 minutes on 2 cores)" >&2
   fetch_sources
-  if cmake -S "$src" -B "$build" -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
-       -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null \
-     && cmake --build "$build" -j"$(nproc)" --target llama-server >/dev/null; then :; else
-    echo "warning: llama-server did not build; \`edgeagent serve\` will use --engine llama-cpp" >&2
+  if cmake -Wno-dev -S "$src" -B "$build" -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+       -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+       >"$cache/llama-server-build.log" 2>&1 \
+     && cmake --build "$build" -j"$(nproc)" --target llama-server >>"$cache/llama-server-build.log" 2>&1; then :; else
+    tail -5 "$cache/llama-server-build.log" >&2
+    echo "warning: llama-server did not build (log: $cache/llama-server-build.log); \`edgeagent serve\` will use --engine llama-cpp" >&2
   fi
 fi
 if [ -x "$server" ]; then
