@@ -47,7 +47,7 @@ _edgeagent() {
     "pull") words="--quant -q --ctx -c --max-memory --profile --kv-cache-type --source --dry-run --offline --verbose -v --json --help" ;;
     "serve") words="logs start status stop --help" ;;
     "serve logs") words="--follow -f --lines -n --json --help" ;;
-    "serve start") words="--host --port --api-key --ctx -c --threads -t --gpu-layers -ngl --parallel -np --max-memory --idle-ttl --engine --name --cors-origin --metrics-key --max-body --request-timeout --deployment --profile --trust-template --verbose -v --json --help" ;;
+    "serve start") words="--host --port --api-key --ctx -c --threads -t --gpu-layers -ngl --parallel -np --max-memory --idle-ttl --engine --name --cors-origin --allow-host --metrics-key --max-body --request-timeout --deployment --profile --trust-template --verbose -v --json --help" ;;
     "serve status") words="--json --help" ;;
     "serve stop") words="--json --help" ;;
   esac

@@ -175,6 +175,7 @@ complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_su
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l engine -r -F -d 'auto (llama-server when built, else llama-cpp), llama-server, llama-cpp or vllm.'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l name -r -F -d 'Server name (default - the models names).'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l cors-origin -r -F -d 'An origin browsers may call from (repeatable).'
+complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l allow-host -r -F -d 'Another name clients may reach this server by (repeatable).'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l metrics-key -r -F -d 'A key that may read /metrics only.'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l max-body -r -F -d 'Largest request body (413 above).'
 complete -c edgeagent -n '__fish_seen_subcommand_from serve ; and __fish_seen_subcommand_from start' -l request-timeout -r -F -d 'Seconds a request may run.'
