@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edgeagent_cli.core.errors import EdgeError, ExitCode
@@ -96,15 +98,21 @@ def test_settings_reach_llama_cpp_in_process_and_in_the_server() -> None:
     import llama_cpp
 
     from edgeagent_cli.core.agent.runtime.open import MAX_LOCAL_CONTEXT, llama_kwargs
-    from edgeagent_cli.core.serve.manager import server_args
+    from edgeagent_cli.core.serve import engines
 
     s = resolve({"threads": 3}, profile="server", deployment="production", machine=LAPTOP)
     kw = llama_kwargs(s)
     assert kw["n_threads"] == 3 and kw["n_batch"] == 2048 and kw["use_mlock"] is True and kw["flash_attn"] is True
     assert kw["type_k"] == kw["type_v"] == llama_cpp.GGML_TYPE_Q8_0 and kw["n_ctx"] == MAX_LOCAL_CONTEXT
-    args = server_args(s)
+    opts = {k: s[k] for k in ("context", "parallel", "threads", "gpu_layers", "batch", "kv_cache_type", "flash_attn",
+                              "mlock")}  # fmt: skip
+    args = engines.command("llama-cpp", Path("m.gguf"), "m", 1234, "key", opts)
     assert args[args.index("--n_ctx") + 1] == "8192" and args[args.index("--type_v") + 1] == str(
         llama_cpp.GGML_TYPE_Q8_0
     )
+    if engines.llama_server_binary():  # llama-server: every slot gets the whole context
+        args = engines.command("llama-server", Path("m.gguf"), "m", 1234, "key", opts)
+        assert args[args.index("-np") + 1] == "8" and args[args.index("-c") + 1] == str(8192 * 8)
+        assert args[args.index("-ctv") + 1] == "q8_0" and args[args.index("-t") + 1] == "3" and "--mlock" in args
     plain = llama_kwargs(resolve({}, profile="edge", machine=LAPTOP))
     assert "type_k" not in plain and plain["flash_attn"] is False and plain["n_batch"] == 512
