@@ -83,8 +83,11 @@ def diff(after: dict[float, float], before: dict[float, float]) -> dict[float, f
     return {le: n - before.get(le, 0.0) for le, n in after.items()}
 
 
+SCALE = 1
+
+
 def measure(name: str, url: str, concurrency: int, gateway: bool) -> dict[str, Any]:
-    requests = 16 if concurrency == 1 else 8 * concurrency
+    requests = (16 if concurrency == 1 else 8 * concurrency) * SCALE
     before = httpx.get(f"{url}/metrics", timeout=5).text if gateway else ""
     served = bench_endpoint(url, None, None, concurrency, requests, MAX_TOKENS).served
     row = {
@@ -135,8 +138,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/serve_engines.json"))
     ap.add_argument("--concurrency", default="1,4,8", help="comma-separated levels")
     ap.add_argument("--no-llama-cpp", action="store_true", help="llama-server and its gateway only (quick checks)")
+    ap.add_argument("--scale", type=int, default=1, help="requests per measurement, times this")
     args = ap.parse_args()
-    global CONCURRENCY
+    global CONCURRENCY, SCALE
+    SCALE = args.scale
     CONCURRENCY = tuple(int(c) for c in args.concurrency.split(","))
     kinds = ("llama-server",) if args.no_llama_cpp else ("llama-server", "llama-cpp-python")
     engines = ("llama-server",) if args.no_llama_cpp else ("llama-server", "llama-cpp")

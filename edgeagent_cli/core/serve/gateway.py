@@ -256,9 +256,9 @@ class Gateway:
             # A thread costs a GIL switch interval (5 ms) under load: small requests are counted here, on
             # the event loop's thread, where the template's time budget is an interval timer.
             if size <= INLINE_BYTES:
-                n = tokenizer.count(body, endpoint)
+                n = tokenizer.count(body, endpoint, self.context - ANSWER_ROOM)
             else:
-                n = await asyncio.to_thread(tokenizer.count, body, endpoint)
+                n = await asyncio.to_thread(tokenizer.count, body, endpoint, self.context - ANSWER_ROOM)
         except TemplateError as e:
             return _error(500, str(e), "server_error")
         if n + ANSWER_ROOM > self.context:
@@ -468,7 +468,9 @@ class _Tokenizer:
         bos = piece([bos_id], special=True).decode(errors="ignore") if bos_id >= 0 else ""
         self.template = ChatTemplate(source, f"the chat template of {model.name}", eos, bos) if source else None
 
-    def count(self, body: dict[str, Any], endpoint: str) -> int:
+    def count(self, body: dict[str, Any], endpoint: str, room: int) -> int:
+        """The prompt's tokens. A prompt that fits `room` by its byte count is not tokenized: a token
+        covers at least one byte of text (SentencePiece's dummy prefix may add one token more)."""
         if endpoint == "/v1/chat/completions":
             # OpenAI allows content null (a turn of tool calls) or a list of parts; templates expect text
             messages = [{**m, "content": _text(m.get("content"))} for m in body["messages"]]
@@ -480,7 +482,10 @@ class _Tokenizer:
         else:
             prompt = body["prompt"]
             text = prompt if isinstance(prompt, str) else "\n".join(map(str, prompt))
-        return len(self.vocab.tokenize(text.encode(errors="replace"), add_bos=False, special=True))
+        raw = text.encode(errors="replace")
+        if len(raw) + 1 <= room:
+            return len(raw) + 1
+        return len(self.vocab.tokenize(raw, add_bos=False, special=True))
 
 
 def _text(content: Any) -> str:
