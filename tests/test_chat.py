@@ -160,6 +160,7 @@ def test_repl_on_a_pty_calls_tools_survives_ctrl_c_and_exits(smollm2: Path, work
         env={**os.environ, "TERM": "dumb"},
         encoding="utf-8",
         timeout=120,
+        preexec_fn=_ctrl_c_reaches_it,
     )
     try:
         child.expect(">>> ")
@@ -321,7 +322,15 @@ def _telling_a_story(smollm2: Path, *extra: str) -> subprocess.Popen[str]:
     """A one-shot chat writing a long answer: something to interrupt."""
     cmd = [sys.executable, "-m", "edgeagent_cli", "chat", str(smollm2), "--no-builtins", "--max-tokens", "2000",
            *extra, "-p", STORY]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_reaches_it
+    )
+
+
+def _ctrl_c_reaches_it() -> None:
+    """A suite started as a background job (`make test &`) inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt: the child a Ctrl-C test talks to gets the default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_in_a_one_shot_answer_exits_130_with_one_line(smollm2: Path, workspace: Path) -> None:
