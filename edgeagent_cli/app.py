@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, chat, detect, eval, models, profiles, pull, serve
+from edgeagent_cli.commands import bench, chat, deploy, detect, eval, models, profiles, pull, serve
 
 app = typer.Typer(
     name="edgeagent",
@@ -24,6 +24,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(eval.app, name="eval")
 app.add_typer(serve.app, name="serve")
+app.add_typer(deploy.app, name="deploy")
 
 
 @app.callback(invoke_without_command=True)

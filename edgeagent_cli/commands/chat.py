@@ -51,6 +51,15 @@ FallbackOpt = Annotated[
 FallbackModelOpt = Annotated[str | None, typer.Option("--fallback-model", help="Model id at the fallback endpoint.")]
 SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt.")]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Tokens per model turn.")]
+DeploymentFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deployment", help="Deployment YAML (or a shipped example's name): route each request to its agents."
+    ),
+]
+StandInOpt = Annotated[
+    str | None, typer.Option("--stand-in", help="With --deployment: run this stored model in place of every model.")
+]
 
 
 def chat(
@@ -77,6 +86,8 @@ def chat(
     ctx: CtxOpt = None,
     threads: ThreadsOpt = None,
     gpu_layers: GpuLayersOpt = None,
+    deployment: DeploymentFileOpt = None,
+    stand_in: StandInOpt = None,
     profile: ProfileOpt = None,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
@@ -92,6 +103,8 @@ def chat(
       edgeagent chat --endpoint http://127.0.0.1:11434 qwen2.5:0.5b --tools my_tools.py
 
       edgeagent chat --mcp "python weather_server.py" --allow-tool write_file
+
+      edgeagent chat --deployment edge-assistant --stand-in smollm2-135m -p "Book a meeting on Monday at 15:00"
     """
     from edgeagent_cli.cli.settings import settings
     from edgeagent_cli.core.agent.runtime.open import RuntimeConfig
@@ -99,6 +112,17 @@ def chat(
 
     out = Output(json_)
     question = _question(prompt, json_)
+    if deployment is not None:
+        if model or endpoint or tools_file or mcp:
+            raise EdgeError(
+                "--deployment names its own models, endpoints and tools",
+                "drop MODEL, --endpoint, --tools and --mcp, or drop --deployment",
+                ExitCode.USAGE,
+            )
+        _deployment(out, deployment, stand_in, question, allow_tool or [], workspace, ctx, threads, profile, verbose)
+        return
+    if stand_in is not None:
+        raise EdgeError("--stand-in needs --deployment", code=ExitCode.USAGE)
     cfg = ChatConfig(
         runtime=RuntimeConfig(model, endpoint, api_key, grammar, router, max_tokens, chat_template, trust_template),
         tools_files=tools_file or [],
@@ -124,6 +148,72 @@ def chat(
             _one_shot(out, session, question, expect_tool)
     finally:
         session.close()
+
+
+def _deployment(
+    out: Output,
+    file: str,
+    stand_in: str | None,
+    question: str | None,
+    allow: list[str],
+    workspace: Path | None,
+    ctx: int | None,
+    threads: int | None,
+    profile: str | None,
+    verbose: bool,
+) -> None:
+    """Each request routed to one of the deployment's agents (Microsoft Agent Framework's workflow)."""
+    from edgeagent_cli.commands.deploy import resolved_settings
+    from edgeagent_cli.core.agent.runtime.open import llama_kwargs
+    from edgeagent_cli.core.deploy import run
+    from edgeagent_cli.core.deploy.spec import load_deployment
+
+    dep = load_deployment(file)
+    resolved = resolved_settings(out, dep, verbose, profile, context=ctx, threads=threads)
+    ask = _ask_terminal if not out.json_mode and stdin_is_terminal() else None
+    where = run.where_for(dep, stand_in)
+    if where.base_url:
+        out.info(f"{dep.name} is up: its agents' models answer at {where.base_url}")
+    session = run.open_session(dep, where, llama_kwargs(resolved), allow, ask, workspace, out.info)
+    try:
+        questions = [question] if question is not None else None
+        while True:
+            q = questions.pop(0) if questions else (None if questions is not None else _read_line())
+            if q is None:
+                break
+            if not q.strip():
+                continue
+            doc = _deployment_turn(out, session, q)
+            if question is not None:
+                answer = doc.answer
+                out.emit(doc, lambda o: o.line(answer))
+                if doc.failed:
+                    raise EdgeError(doc.failed, "see the transcript (--json)", data=doc)
+            else:
+                out.line(doc.answer)
+    finally:
+        session.close()
+
+
+def _deployment_turn(out: Output, session: Any, question: str) -> Any:
+    from edgeagent_cli.core.agent.session import event_text
+
+    doc = session.ask(question)
+    r = doc.route
+    out.info(f"~ router ({r['method']}, {r['seconds']:.2f} s): {r['agent']}")
+    for c in doc.tool_calls:
+        out.info(event_text("call", c))
+        out.info(event_text("result", c))
+    for h in doc.handoffs[1:]:
+        out.info(f"~ {h['from']} handed off to {h['to']}: {h['reason']}")
+    return doc
+
+
+def _read_line() -> str | None:
+    try:
+        return input(">>> ")
+    except EOFError:
+        return None
 
 
 def _question(prompt: str | None, json_: bool) -> str | None:

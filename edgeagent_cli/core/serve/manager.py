@@ -185,7 +185,7 @@ class Served:
     agent_bytes: int
 
 
-def served(name: str, path: Path, settings: Settings, engine: str) -> Served:
+def served(name: str, path: Path, settings: Settings, engine: str, context: int | None = None) -> Served:
     """The fit estimate of one engine process (every slot's KV cache) and of the in-process tool path."""
     from edgeagent_cli.core.agent.runtime.open import MAX_LOCAL_CONTEXT
     from edgeagent_cli.core.models import fit, gguf
@@ -194,7 +194,7 @@ def served(name: str, path: Path, settings: Settings, engine: str) -> Served:
     summary = gguf.read_file_header(path).summary()
     arch = gguf.arch_numbers(summary)
     size = path.stat().st_size
-    ctx = int(settings["context"])
+    ctx = context or int(settings["context"])
     kv = str(settings["kv_cache_type"])
     offload = int(settings["gpu_layers"]) != 0 and bool(settings.machine.offload)
     if not {"n_layers", "n_kv_heads", "head_dim"} <= arch.keys():

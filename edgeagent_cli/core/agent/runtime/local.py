@@ -478,6 +478,13 @@ class LocalRuntime:
         n_prompt = len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
         return Reply(content, calls, text, finish, n_prompt, count, time.perf_counter() - t0, self.name, route)
 
+    def scorer(self) -> Any:
+        """The likelihood scorer over this model, shared so that one object knows what the KV cache holds."""
+        from edgeagent_cli.core.agent.runtime.router import Router
+
+        self._router = self._router or Router(self.llm)
+        return self._router
+
     def close(self) -> None:
         self.llm.close() if hasattr(self.llm, "close") else None
 

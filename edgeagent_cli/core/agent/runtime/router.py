@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from edgeagent_cli.core.agent.toolcall.ground import covered
@@ -95,8 +96,11 @@ class Router:
             self._prefix_cache[text] = self.llm.tokenize(text.encode(), add_bos=False, special=False)
         return self._prefix_cache[text][:limit]
 
-    def scores_many(self, requests: list[str], tools: list[dict[str, Any]]) -> list[dict[str, float]]:
-        """pmi of each request with each tool; tool by tool, so each description is evaluated once."""
+    def scores_many(
+        self, requests: list[str], tools: list[dict[str, Any]], prefix_of: Callable[[dict[str, Any]], str] = tool_prefix
+    ) -> list[dict[str, float]]:
+        """pmi of each request with each tool (or agent: `prefix_of` renders what the request follows);
+        tool by tool, so each description is evaluated once."""
         reqs = [
             self.llm.tokenize((" " + r.strip()).encode(), add_bos=False, special=False)[-MAX_REQUEST_TOKENS:]
             for r in requests
@@ -105,7 +109,7 @@ class Router:
         base = [self._logprob(base_prefix, r) for r in reqs]
         out: list[dict[str, float]] = [{} for _ in reqs]
         for t in tools:
-            prefix = self._tokens(tool_prefix(t), MAX_DESCRIPTION_TOKENS)
+            prefix = self._tokens(prefix_of(t), MAX_DESCRIPTION_TOKENS)
             for i, r in enumerate(reqs):
                 out[i][_name(t)] = self._logprob(prefix, r) - base[i]
         return out

@@ -1,0 +1,1 @@
+"""Deployments: a router model and specialist agents from one YAML file (spec, plan, route, run)."""
