@@ -172,3 +172,81 @@ def _render(out: Output, result: Any) -> None:
                 f"  {cat}: accuracy {pct(acc['before'])} -> {pct(acc['now'])} ({(acc['change'] or 0) * 100:+.1f} points), "
                 f"{sec['before'] or 0:.2f} -> {sec['now'] or 0:.2f} s per entry"
             )
+
+
+@app.command("route")
+def route(
+    deployment: Annotated[str, typer.Option("--deployment", help="Deployment YAML, or a shipped example's name.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels", help='JSON lines {"request": ..., "agent": ...} (default: NAME.labels.jsonl beside it).'
+        ),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="Override the router's method: likelihood, classifier, keywords.")
+    ] = None,
+    stand_in: Annotated[
+        str | None, typer.Option("--stand-in", help="Run this stored model in place of the router model.")
+    ] = None,
+    min_accuracy: MinAccuracyOpt = None,
+    ctx: CtxOpt = None,
+    threads: ThreadsOpt = None,
+    profile: ProfileOpt = None,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Routing accuracy of a deployment's router on labelled requests: overall, per agent, a confusion
+    table, the share escalated to the fallback, and seconds per request.
+
+    Examples:
+
+      edgeagent eval route --deployment edge-assistant --stand-in smollm2-135m
+
+      edgeagent eval route --deployment my.yaml --labels my-labels.jsonl --min-accuracy 0.8 --json
+
+      edgeagent eval route --deployment edge-assistant --method keywords
+    """
+    from edgeagent_cli.commands.deploy import resolved_settings
+    from edgeagent_cli.core.agent.runtime.open import llama_kwargs
+    from edgeagent_cli.core.deploy import evaluate, run
+    from edgeagent_cli.core.deploy.route import ROUTER_METHODS
+    from edgeagent_cli.core.deploy.spec import load_deployment
+
+    out = Output(json_)
+    if min_accuracy is not None and not 0 <= min_accuracy <= 1:
+        raise EdgeError(f"--min-accuracy {min_accuracy}: give a share between 0 and 1", code=ExitCode.USAGE)
+    if method is not None and method not in ROUTER_METHODS:
+        raise EdgeError(f"unknown --method {method!r}", f"use one of: {', '.join(ROUTER_METHODS)}", ExitCode.USAGE)
+    dep = load_deployment(deployment)
+    if method:
+        if method == "keywords" and not any(a.keywords for a in dep.agents):
+            raise EdgeError("--method keywords: the deployment's agents have no keywords", code=ExitCode.USAGE)
+        dep.router.method = method
+    path = labels or dep.path.with_name(f"{dep.path.stem}.labels.jsonl")
+    rows = evaluate.load_labels(path, dep)
+    resolved = resolved_settings(out, dep, verbose, profile, context=ctx, threads=threads)
+    router, runtime = run.open_router(dep, run.where_for(dep, stand_in, router_only=True), llama_kwargs(resolved))
+    try:
+        result = evaluate.evaluate(dep, router, rows, path)
+    finally:
+        if runtime is not None:
+            runtime.close()
+    if min_accuracy is not None and result.accuracy < min_accuracy:
+        raise EdgeError(
+            f"routing accuracy {result.accuracy:.1%} is below --min-accuracy {min_accuracy:.1%}",
+            code=ExitCode.GATE,
+            data=result,
+        )
+
+    def human(o: Output) -> None:
+        t = result.table()
+        o.table(t.columns, t.rows, title=f"routing: {result.deployment} ({result.method}, {result.router_model})")
+        names = list(result.confusion)
+        o.table(["label \\ routed", *names], [[a, *(result.confusion[a].get(b, 0) for b in names)] for a in names])
+        o.line(
+            f"accuracy {result.accuracy:.1%} ({result.correct}/{result.requests}), escalated "
+            f"{result.escalated_share:.1%}, {result.seconds_per_request['mean']:.3f} s per request"
+        )
+
+    out.emit(result, human)

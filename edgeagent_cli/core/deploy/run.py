@@ -474,7 +474,7 @@ def open_session(
     return session
 
 
-def where_for(dep: Deployment, stand_in: str | None) -> Where:
+def where_for(dep: Deployment, stand_in: str | None, router_only: bool = False) -> Where:
     """A deployment that is up is reached through its server (the router still runs here); any other is
     loaded in-process from the store (every model must be stored: `deploy up` pulls, --stand-in replaces)."""
     from edgeagent_cli.core.deploy import lifecycle
@@ -492,7 +492,8 @@ def where_for(dep: Deployment, stand_in: str | None) -> Where:
     rec = lifecycle.record(dep.name) if dep.type == "single-device" else None
     if rec and rec.get("stand_in") == stand_in:  # up with the same models as asked for now
         server = lifecycle.running_server(dep.name)
-    needed = {a.model for a in dep.agents} if dep.type == "single-device" and server is None else set()
+    agents_here = dep.type == "single-device" and server is None and not router_only
+    needed = {a.model for a in dep.agents} if agents_here else set()
     if dep.router.method != "keywords" and dep.router.model:
         needed.add(dep.router.model)
     absent = sorted(needed & set(missing))
