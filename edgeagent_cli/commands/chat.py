@@ -176,21 +176,15 @@ def _deployment(
         out.info(f"{dep.name} is up: its agents' models answer at {where.base_url}")
     session = run.open_session(dep, where, llama_kwargs(resolved), allow, ask, workspace, out.info)
     try:
-        questions = [question] if question is not None else None
-        while True:
-            q = questions.pop(0) if questions else (None if questions is not None else _read_line())
-            if q is None:
-                break
-            if not q.strip():
-                continue
-            doc = _deployment_turn(out, session, q)
-            if question is not None:
-                answer = doc.answer
-                out.emit(doc, lambda o: o.line(answer))
-                if doc.failed:
-                    raise EdgeError(doc.failed, "see the transcript (--json)", data=doc)
-            else:
-                out.line(doc.answer)
+        if question is not None:
+            doc = _deployment_turn(out, session, question)
+            if doc.failed:
+                raise EdgeError(doc.failed, "see the transcript (--json)", data=doc)
+            out.emit(doc, lambda o: o.line(doc.answer))
+            return
+        while (line := _read_line()) is not None:
+            if line.strip():
+                out.line(_deployment_turn(out, session, line).answer)
     finally:
         session.close()
 
