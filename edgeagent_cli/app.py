@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, chat, deploy, detect, eval, models, profiles, pull, serve
+from edgeagent_cli.commands import bench, chat, deploy, detect, eval, models, monitor, profiles, pull, serve
 
 app = typer.Typer(
     name="edgeagent",
@@ -20,6 +20,7 @@ app.command("detect")(detect.detect)
 app.command("pull")(pull.pull)
 app.command("bench")(bench.bench)
 app.command("chat")(chat.chat)
+app.command("monitor")(monitor.monitor)
 app.add_typer(models.app, name="models")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(eval.app, name="eval")

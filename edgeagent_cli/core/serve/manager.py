@@ -408,21 +408,21 @@ def status() -> ServerList:
             rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
         except psutil.Error:
             rss = None
-        live = _live(st)
+        now = live(st)
         out.append(
             {
                 **st,
                 "healthy": _healthy(st),
                 "uptime_s": time.time() - st["started_at"],
                 "rss_bytes": rss,
-                "budget_bytes": live.get("budget_bytes"),
-                "served": live.get("models") or [],
+                "budget_bytes": now.get("budget_bytes"),
+                "served": now.get("models") or [],
             }
         )
     return ServerList(out)
 
 
-def _live(st: dict[str, Any]) -> dict[str, Any]:
+def live(st: dict[str, Any]) -> dict[str, Any]:
     """What the gateway last wrote about its models (rewritten every second)."""
     try:
         doc = json.loads(Path(st.get("state_file") or "").read_text())

@@ -1,0 +1,1 @@
+"""Watching servers and deployments: probes for each kind of endpoint, snapshots, thresholds, alerts."""
