@@ -72,7 +72,7 @@ def check(
     dep = load_deployment(deployment)
     resolved = resolved_settings(out, dep, verbose, profile, context=ctx, max_memory=max_memory)
     chosen, _ = engines.pick(engine)
-    result = plan.check(plan.plan(dep, resolved, chosen, stand_in))
+    result = plan.check(plan.plan(dep, resolved, chosen, stand_in, ctx))
     out.emit(result, lambda o: _plan_lines(o, result))
 
 
@@ -117,7 +117,7 @@ def up(
     chosen, note = engines.pick(engine)
     if note:
         out.warn(note)
-    result = lifecycle.up(dep, resolved, chosen, stand_in, out.info)
+    result = lifecycle.up(dep, resolved, chosen, stand_in, out.info, context=ctx)
 
     def human(o: Output) -> None:
         _plan_lines(o, result.plan)

@@ -69,12 +69,13 @@ def up(
     stand_in: str | None = None,
     on_event: Any = None,
     wait: float = 120.0,
+    context: int | None = None,
 ) -> Up:
     from edgeagent_cli.core.models import pull as pulling
     from edgeagent_cli.core.serve import manager
 
     info = on_event or (lambda _: None)
-    p = check(plan(dep, settings, engine, stand_in))
+    p = check(plan(dep, settings, engine, stand_in, context))
     pulled = []
     for alias in p.missing:
         info(f"pulling {alias}")
@@ -94,7 +95,7 @@ def up(
             if name is None or path is None:
                 raise EdgeError(f"{alias} is not stored after the pull", code=ExitCode.NOT_FOUND)
             if name not in (s.name for s in served):
-                ctx = dep.model(alias).context
+                ctx = context or dep.model(alias).context
                 served.append(manager.served(name, path, settings, engine, ctx))
         st = manager.start(server_name(dep.name), served, manager.Options(engine), settings, wait)
         server = {"name": server_name(dep.name), "base_url": st.base_url, "pid": st.pid, "engine": st.engine,

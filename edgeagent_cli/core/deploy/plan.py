@@ -81,8 +81,11 @@ def resolve_stored(alias: str, quant: str | None, stand_in: str | None) -> tuple
     return None
 
 
-def plan(dep: Deployment, settings: Settings, engine: str, stand_in: str | None = None) -> DeployPlan:
-    """Every model resolved and estimated (nothing pulled); the verdict for the resident set."""
+def plan(
+    dep: Deployment, settings: Settings, engine: str, stand_in: str | None = None, context: int | None = None
+) -> DeployPlan:
+    """Every model resolved and estimated (nothing pulled); the verdict for the resident set. `context`
+    (--ctx) overrides the models' own `context:`, which overrides the profile's."""
     from edgeagent_cli.core.models import gguf
     from edgeagent_cli.core.serve import manager
 
@@ -97,7 +100,7 @@ def plan(dep: Deployment, settings: Settings, engine: str, stand_in: str | None 
     missing = []
     for alias, serves in roles.items():
         spec = dep.model(alias)
-        ctx = spec.context or int(settings["context"])
+        ctx = context or spec.context or int(settings["context"])
         found = resolve_stored(alias, spec.quant, stand_in)
         if found:
             name, path = found

@@ -409,6 +409,11 @@ def open_session(
 
     def runtime_for(agent: AgentSpec) -> Runtime:
         if dep.type == "distributed-edge":
+            silent = [n.id for n in dep.nodes_for(agent.name) if not n.endpoint]
+            if silent:
+                raise EdgeError(
+                    f"node {silent[0]} has no endpoint", f"add `endpoint: URL` to it in {dep.path}", ExitCode.USAGE
+                )
 
             def key(n: NodeSpec) -> str | None:
                 return os.environ.get(n.api_key_env) if n.api_key_env else None

@@ -4,7 +4,8 @@ It takes the seed's two shapes as written (`type: single-device` with `models` a
 `type: distributed-edge` with `nodes` naming agents and models) and what they leave implicit: per
 agent a description, a system prompt, tools (built-in names, a `tools/NAME.py` beside the file, a
 .py path, MCP commands), the tools approved without asking, and keywords for the keyword router;
-per model the quant and context; the router (model, method, default agent); a fallback endpoint;
+(the seed's `database`, `calendar` and `email` are shipped in deployments/tools); per model the
+quant and context; the router (model, method, default agent); a fallback endpoint;
 monitoring thresholds; per node an endpoint. Loaded by the same loader as profiles, so an error
 names file, line and field: `deployments/x.yaml:14: deployment.agents[1].model: unknown model 'phi'`.
 """
@@ -167,14 +168,6 @@ class Deployment:
 
     def agent_names(self) -> list[str]:
         return [a.name for a in self.agents]
-
-    def resident(self) -> list[str]:
-        """Models that must be loaded at once on this device: the router's and every agent's, each once."""
-        names = [self.router.model] if self.router.model and self.router.method != "keywords" else []
-        names += [a.model for a in self.agents]
-        if self.type == "distributed-edge":
-            names = [self.router.model] if self.router.model and self.router.method != "keywords" else []
-        return list(dict.fromkeys(n for n in names if n))
 
     def model(self, alias: str) -> ModelSpec:
         return next((m for m in self.models if m.alias == alias), ModelSpec(alias))
@@ -351,8 +344,10 @@ def tool_source(name: str, deployment_file: Path) -> str | Path | None:
         p = Path(name).expanduser()
         p = p if p.is_absolute() else deployment_file.parent / p
         return p if p.is_file() else None
-    beside = deployment_file.parent / "tools" / f"{name}.py"
-    return beside if beside.is_file() else None
+    for folder in (deployment_file.parent / "tools", shipped_dir() / "tools"):  # yours, then the shipped ones
+        if (folder / f"{name}.py").is_file():
+            return folder / f"{name}.py"
+    return None
 
 
 def shipped_dir() -> Path:

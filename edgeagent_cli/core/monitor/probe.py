@@ -157,9 +157,12 @@ def _ollama(client: Any, target: str, url: str, root: str, now: float) -> Sample
     if r.status_code != 200:
         return None
     try:
-        ps = r.json().get("models") or []
-    except (ValueError, AttributeError):
+        doc = r.json()
+    except ValueError:
         return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+        return None  # some other server that answers every path
+    ps = doc["models"]
     s = Sample(target, url, "ollama", True, now)
     s.models = [
         {"id": m.get("name") or m.get("model"), "resident_bytes": int(m.get("size") or 0),
