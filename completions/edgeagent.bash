@@ -5,12 +5,19 @@ _edgeagent() {
     case "$path|$w" in
       "|bench") path="bench" ;;
       "|chat") path="chat" ;;
+      "|deploy") path="deploy" ;;
       "|detect") path="detect" ;;
       "|eval") path="eval" ;;
       "|models") path="models" ;;
+      "|monitor") path="monitor" ;;
       "|profiles") path="profiles" ;;
       "|pull") path="pull" ;;
       "|serve") path="serve" ;;
+      "deploy|check") path="deploy check" ;;
+      "deploy|down") path="deploy down" ;;
+      "deploy|status") path="deploy status" ;;
+      "deploy|up") path="deploy up" ;;
+      "eval|route") path="eval route" ;;
       "eval|tools") path="eval tools" ;;
       "models|export-lock") path="models export-lock" ;;
       "models|import") path="models import" ;;
@@ -28,11 +35,17 @@ _edgeagent() {
   done
   local words=""
   case "$path" in
-    "") words="bench chat detect eval models profiles pull serve --version --help" ;;
+    "") words="bench chat deploy detect eval models monitor profiles pull serve --version --help" ;;
     "bench") words="--threads -t --n-prompt -p --n-gen -n --reps -r --gpu-layers -ngl --latency --no-latency --endpoint --api-key --concurrency --requests --max-tokens --baseline --max-regression --history --csv --md --profile --verbose -v --json --help" ;;
-    "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --trust-template --ctx -c --threads -t --gpu-layers -ngl --profile --verbose -v --json --help" ;;
+    "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --trust-template --ctx -c --threads -t --gpu-layers -ngl --deployment --stand-in --profile --verbose -v --json --help" ;;
+    "deploy") words="check down status up --help" ;;
+    "deploy check") words="--stand-in --max-memory --ctx -c --engine --profile --verbose -v --json --help" ;;
+    "deploy down") words="--json --help" ;;
+    "deploy status") words="--json --help" ;;
+    "deploy up") words="--stand-in --max-memory --ctx -c --engine --profile --verbose -v --json --help" ;;
     "detect") words="--profile --json --help" ;;
-    "eval") words="tools --help" ;;
+    "eval") words="route tools --help" ;;
+    "eval route") words="--deployment --labels --method --stand-in --min-accuracy --ctx -c --threads -t --profile --verbose -v --json --help" ;;
     "eval tools") words="--questions -q --answers -a --category --limit -n --compare --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --trust-template --ctx -c --threads -t --profile --verbose -v --json --help" ;;
     "models") words="export-lock import ls rm show verify --help" ;;
     "models export-lock") words="--json --help" ;;
@@ -41,6 +54,7 @@ _edgeagent() {
     "models rm") words="--yes -y --json --help" ;;
     "models show") words="--json --help" ;;
     "models verify") words="--json --help" ;;
+    "monitor") words="--deployment --check --threshold --interval --window --count --api-key --json --help" ;;
     "profiles") words="ls show --help" ;;
     "profiles ls") words="--json --help" ;;
     "profiles show") words="--json --help" ;;

@@ -162,6 +162,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     )
     f["notpython"] = _write(d / "notpython.py", b"\x00\x01\x02binary")
     f["long_prompt"] = _write(d / "long.txt", "word " * 3000)
+    f["bad_deploy"] = _write(d / "bad-deploy.yaml", "deployment:\n  type: single-device\n  models: [{alias: a}]\n  agents: [{name: [x]}]\n")
+    f["deploy_yaml_broken"] = _write(d / "broken-deploy.yaml", "deployment: [unclosed\n")
+    f["labels_notjson"] = _write(d / "labels.jsonl", "{oops\n")
     f["adir_gguf"] = d / "dir.gguf"
     f["adir_gguf"].mkdir()
     f["missing"] = d / "missing.gguf"
@@ -619,6 +622,83 @@ CASES: list[Case] = [
         env={"HF_ENDPOINT": "http://127.0.0.1:9"},
     ),  # fmt: skip
     Case("pull-missing-local", lambda w: ["pull", w.missing], 3, "no such file"),
+    # deployments: the file, the plan, the lifecycle
+    Case("deploy-check-missing-file", lambda w: ["deploy", "check", w.missing + ".yaml"], 3, "no such deployment file"),
+    Case("deploy-check-unknown-name", lambda w: ["deploy", "check", "no-such"], 3, "no deployment named"),
+    Case("deploy-check-bad-field", lambda w: ["deploy", "check", w.bad_deploy], 2, "deployment.agents[0].name"),
+    Case("deploy-check-broken-yaml", lambda w: ["deploy", "check", w.deploy_yaml_broken], 2, "invalid YAML"),
+    Case(
+        "deploy-check-offline-unstored",
+        lambda w: ["deploy", "check", "edge-assistant"],
+        5,
+        "offline",
+        env={"HF_HUB_OFFLINE": "1"},
+    ),
+    Case(
+        "deploy-up-does-not-fit",
+        lambda w: ["deploy", "up", "edge-assistant", "--stand-in", w.model, "--max-memory", "100MB"],
+        4,
+        "resident models need",
+    ),
+    Case(
+        "deploy-check-bad-stand-in",
+        lambda w: ["deploy", "check", "edge-assistant", "--stand-in", "nope"],
+        3,
+        "no model named",
+    ),
+    Case("deploy-down-unknown", lambda w: ["deploy", "down", "nope"], 3, "no deployment named"),
+    Case(
+        "chat-deployment-and-model",
+        lambda w: ["chat", w.model, "--deployment", "edge-assistant", "-p", "hi"],
+        2,
+        "names its own models",
+    ),
+    Case(
+        "chat-stand-in-alone", lambda w: ["chat", w.model, "--stand-in", w.model, "-p", "hi"], 2, "needs --deployment"
+    ),
+    Case(
+        "chat-deployment-not-stored", lambda w: ["chat", "--deployment", "edge-assistant", "-p", "hi"], 3, "not stored"
+    ),
+    Case(
+        "eval-route-missing-labels",
+        lambda w: ["eval", "route", "--deployment", "edge-assistant", "--labels", w.missing],
+        3,
+        "no such labels file",
+    ),
+    Case(
+        "eval-route-labels-not-json",
+        lambda w: [
+            "eval",
+            "route",
+            "--deployment",
+            "edge-assistant",
+            "--labels",
+            w.labels_notjson,
+            "--method",
+            "keywords",
+        ],
+        2,
+        "not JSON",
+    ),
+    Case(
+        "eval-route-bad-method",
+        lambda w: ["eval", "route", "--deployment", "edge-assistant", "--method", "dice"],
+        2,
+        "unknown --method",
+    ),
+    Case(
+        "monitor-bad-threshold",
+        lambda w: ["monitor", "http://127.0.0.1:9", "--threshold", "speed=9"],
+        2,
+        "invalid --threshold",
+    ),
+    Case(
+        "monitor-threshold-not-number",
+        lambda w: ["monitor", "http://127.0.0.1:9", "--threshold", "error_rate=lots"],
+        2,
+        "not a number",
+    ),
+    Case("monitor-nothing-running", lambda w: ["monitor"], 3, "nothing to monitor"),
 ]
 
 

@@ -2,8 +2,8 @@
 
 - `edgeagent serve` and vLLM: their Prometheus /metrics (the same names, `edgeagent:` or `vllm:`):
   request and token counters, TTFT and end-to-end latency histograms, resident memory.
-- llama-server: /health and its /metrics (`llamacpp:*`: token counters and its own tokens/s gauge;
-  it keeps no latency histograms).
+- llama-server: /health and its /metrics (`llamacpp:*`: token counters; it keeps no request counter
+  and no latency histograms, so those stay empty rather than invented).
 - Ollama: /api/ps (loaded models and their memory) and /api/tags; no latency figures of its own.
 - Any other OpenAI-compatible endpoint: a probe request (one short streamed completion) for TTFT and
   end-to-end time.
@@ -146,9 +146,9 @@ def _prometheus(target: str, url: str, kind: str, text: str, now: float) -> Samp
 def _llama_server(target: str, url: str, text: str, now: float) -> Sample:
     fams = _families(text)
     s = Sample(target, url, "llama-server", True, now)
+    # Its `predicted_tokens_seconds` gauge is reset by every scrape (a second monitor would zero ours):
+    # tokens/s comes from the token counter, as for the others. It counts no requests and no latencies.
     s.generation_tokens = _total(fams, "llamacpp:tokens_predicted")
-    s.tokens_per_s = _total(fams, "llamacpp:predicted_tokens_seconds")
-    s.requests = _total(fams, "llamacpp:n_decode")  # decode calls: the only request-like counter it has
     return s
 
 
