@@ -162,7 +162,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     )
     f["notpython"] = _write(d / "notpython.py", b"\x00\x01\x02binary")
     f["long_prompt"] = _write(d / "long.txt", "word " * 3000)
-    f["bad_deploy"] = _write(d / "bad-deploy.yaml", "deployment:\n  type: single-device\n  models: [{alias: a}]\n  agents: [{name: [x]}]\n")
+    f["bad_deploy"] = _write(
+        d / "bad-deploy.yaml", "deployment:\n  type: single-device\n  models: [{alias: a}]\n  agents: [{name: [x]}]\n"
+    )
     f["deploy_yaml_broken"] = _write(d / "broken-deploy.yaml", "deployment: [unclosed\n")
     f["labels_notjson"] = _write(d / "labels.jsonl", "{oops\n")
     f["adir_gguf"] = d / "dir.gguf"
