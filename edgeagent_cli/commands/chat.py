@@ -163,13 +163,13 @@ def _deployment(
     verbose: bool,
 ) -> None:
     """Each request routed to one of the deployment's agents (Microsoft Agent Framework's workflow)."""
-    from edgeagent_cli.commands.deploy import resolved_settings
+    from edgeagent_cli.cli.settings import deployment_settings
     from edgeagent_cli.core.agent.runtime.open import llama_kwargs
     from edgeagent_cli.core.deploy import run
     from edgeagent_cli.core.deploy.spec import load_deployment
 
     dep = load_deployment(file)
-    resolved = resolved_settings(out, dep, verbose, profile, context=ctx, threads=threads)
+    resolved = deployment_settings(out, dep, verbose, profile, context=ctx, threads=threads)
     ask = _ask_terminal if not out.json_mode and stdin_is_terminal() else None
     where = run.where_for(dep, stand_in)
     if where.base_url:

@@ -22,24 +22,6 @@ StandInOpt = Annotated[
 EngineOpt = Annotated[str, typer.Option("--engine", help="Serving engine: auto, llama-server or llama-cpp.")]
 
 
-def resolved_settings(out: Output, dep: Any, verbose: bool, profile: str | None, **flags: Any) -> Any:
-    """The settings a deployment runs with: the deployment's `hardware:` is its device profile unless
-    --profile says otherwise."""
-    from edgeagent_cli.cli.settings import settings
-    from edgeagent_cli.core import profiles
-    from edgeagent_cli.core.settings import parse_size
-
-    if profile is None and dep.hardware:
-        known = {p.name for p in profiles.all_profiles() if p.kind == "device"}
-        if dep.hardware in known:
-            profile = dep.hardware
-        else:
-            out.info(f"note: hardware {dep.hardware!r} is not a device profile; using this machine's")
-    if flags.get("max_memory"):
-        flags["max_memory"] = parse_size(flags["max_memory"])
-    return settings(out, verbose, profile, None, "development", **flags)
-
-
 @app.command("check")
 def check(
     deployment: DeploymentArg,
@@ -64,13 +46,14 @@ def check(
 
       edgeagent deploy check my-kiosk.yaml --max-memory 6GB
     """
+    from edgeagent_cli.cli.settings import deployment_settings
     from edgeagent_cli.core.deploy import plan
     from edgeagent_cli.core.deploy.spec import load_deployment
     from edgeagent_cli.core.serve import engines
 
     out = Output(json_)
     dep = load_deployment(deployment)
-    resolved = resolved_settings(out, dep, verbose, profile, context=ctx, max_memory=max_memory)
+    resolved = deployment_settings(out, dep, verbose, profile, context=ctx, max_memory=max_memory)
     chosen, _ = engines.pick(engine)
     result = plan.check(plan.plan(dep, resolved, chosen, stand_in, ctx))
     out.emit(result, lambda o: _plan_lines(o, result))
@@ -107,13 +90,14 @@ def up(
 
       edgeagent deploy up deployments/edge-assistant.yaml --stand-in smollm2-135m
     """
+    from edgeagent_cli.cli.settings import deployment_settings
     from edgeagent_cli.core.deploy import lifecycle
     from edgeagent_cli.core.deploy.spec import load_deployment
     from edgeagent_cli.core.serve import engines
 
     out = Output(json_)
     dep = load_deployment(deployment)
-    resolved = resolved_settings(out, dep, verbose, profile, context=ctx, max_memory=max_memory)
+    resolved = deployment_settings(out, dep, verbose, profile, context=ctx, max_memory=max_memory)
     chosen, note = engines.pick(engine)
     if note:
         out.warn(note)

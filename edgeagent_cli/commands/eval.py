@@ -207,7 +207,7 @@ def route(
 
       edgeagent eval route --deployment edge-assistant --method keywords
     """
-    from edgeagent_cli.commands.deploy import resolved_settings
+    from edgeagent_cli.cli.settings import deployment_settings
     from edgeagent_cli.core.agent.runtime.open import llama_kwargs
     from edgeagent_cli.core.deploy import evaluate, run
     from edgeagent_cli.core.deploy.route import ROUTER_METHODS
@@ -225,7 +225,7 @@ def route(
         dep.router.method = method
     path = labels or dep.path.with_name(f"{dep.path.stem}.labels.jsonl")
     rows = evaluate.load_labels(path, dep)
-    resolved = resolved_settings(out, dep, verbose, profile, context=ctx, threads=threads)
+    resolved = deployment_settings(out, dep, verbose, profile, context=ctx, threads=threads)
     router, runtime = run.open_router(dep, run.where_for(dep, stand_in, router_only=True), llama_kwargs(resolved))
     try:
         result = evaluate.evaluate(dep, router, rows, path)
