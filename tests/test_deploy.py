@@ -225,3 +225,17 @@ deployment:
 def test_chat_deployment_refuses_a_model_beside_it() -> None:
     done = cli("chat", "smol", "--deployment", "edge-assistant", "-p", "hi")
     assert done.returncode == 2 and "--deployment names its own models" in one_line_error(done)
+
+
+@pytest.mark.slow
+def test_a_refused_approval_stops_with_the_transcript_so_far(smol: str, tmp_path: Path) -> None:
+    """The coder agent's write_file needs approval: without a terminal or --allow-tool, exit 1 naming the
+    flag, and the JSON document still holds the route and what the agent did."""
+    done = cli("chat", "--deployment", "edge-assistant", "--stand-in", smol, "-p",
+               "Write a python function that reverses a string", "--json", timeout=240)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "--allow-tool write_file" in done.stderr.splitlines()[-1]
+    doc = json.loads(done.stdout)
+    assert doc["route"]["agent"] == "coder" and doc["failed"] == "stopped"
+    assert doc["messages"][0] == {"role": "user", "content": "Write a python function that reverses a string",
+                                  "agent": "coder"}  # fmt: skip

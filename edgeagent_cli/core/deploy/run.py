@@ -271,7 +271,17 @@ class DeploymentSession:
         t0 = time.perf_counter()
         self.events.clear()  # the list the runtimes' emit closures append to
         self.last_route = None
-        result = asyncio.run(self.workflow.run(question))
+        starts = {name: len(s.loop.messages) for name, s in self.specialists.items()}
+        try:
+            result = asyncio.run(self.workflow.run(question))
+        except (EdgeError, KeyboardInterrupt) as e:  # a refused approval, a dead endpoint, Ctrl-C
+            partial = self._partial(question, starts, t0)
+            if isinstance(e, KeyboardInterrupt):
+                from edgeagent_cli.core.errors import Interrupted
+
+                raise Interrupted(partial, "interrupted") from None
+            e.data = e.data or partial
+            raise
         outputs = result.get_outputs()
         r = self.last_route
         if not outputs or r is None:
@@ -299,8 +309,22 @@ class DeploymentSession:
                 "model_s": round(h.outcome.model_seconds, 4),
                 "tools_s": round(h.outcome.tool_seconds, 4),
             },
-            {"name": "agent-framework-core", "version": getattr(af, "__version__", "")},
+            {"name": "agent-framework-core", "version": af.__version__},
         )
+
+    def _partial(self, question: str, starts: dict[str, int], t0: float) -> DeploymentTranscript:
+        """What a request that stopped half way had done: the route, the agent's messages and calls."""
+        r = self.last_route
+        name = r.agent if r else ""
+        s = self.specialists.get(name)
+        msgs = [{**m, "agent": name} for m in s.loop.messages[starts[name] :]] if s else []
+        calls = s.loop.current.calls if s else []
+        route = {"agent": r.agent, "method": r.method, "scores": r.scores, "seconds": round(r.seconds, 4)} if r else {}
+        return DeploymentTranscript(
+            self.dep.name, question, route, name, "", "stopped", msgs, calls,
+            [{"from": "router", "to": name, "reason": r.why}] if r else [], list(self.events), {},
+            {"total_s": round(time.perf_counter() - t0, 4)}, {"name": "agent-framework-core", "version": af.__version__},
+        )  # fmt: skip
 
     def close(self) -> None:
         for box in self.toolboxes:
