@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, chat, deploy, detect, eval, models, monitor, profiles, pull, serve
+from edgeagent_cli.commands import bench, chat, deploy, detect, eval, models, monitor, plan, profiles, pull, serve
 
 app = typer.Typer(
     name="edgeagent",
@@ -18,6 +18,7 @@ app = typer.Typer(
 
 app.command("detect")(detect.detect)
 app.command("pull")(pull.pull)
+app.command("plan")(plan.plan)
 app.command("bench")(bench.bench)
 app.command("chat")(chat.chat)
 app.command("monitor")(monitor.monitor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeagent_cli.cli.output import Output
+from edgeagent_cli.core.hardware.machine import Machine
 from edgeagent_cli.core.settings import Settings, resolve
 
 
@@ -14,10 +15,14 @@ def settings(
     profile: str | None,
     deployment: str | None = None,
     default_deployment: str | None = None,
+    machine: Machine | None = None,
     **flags: Any,
 ) -> Settings:
-    """flag > EDGEAGENT_* > profile > default, for the flags given (None: not given)."""
-    resolved = resolve(flags, profile=profile, deployment=deployment, default_deployment=default_deployment)
+    """flag > EDGEAGENT_* > profile > default, for the flags given (None: not given); against `machine`
+    when planning for another one, else this one."""
+    resolved = resolve(
+        flags, profile=profile, deployment=deployment, default_deployment=default_deployment, machine=machine
+    )
     if verbose:
         for line in resolved.lines():
             out.info(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +30,9 @@ def pull(
     source: SourceOpt = "auto",
     dry_run: DryRunOpt = False,
     offline: OfflineOpt = False,
+    device: Annotated[
+        Path | None, typer.Option("--device", help="Pick for another machine: its `detect --json` saved to a file.")
+    ] = None,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -41,6 +45,8 @@ def pull(
       edgeagent pull qwen2.5-0.5b --ctx 8192 --max-memory 2GB
 
       edgeagent pull hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M
+
+      edgeagent pull llama3.2-1b --device kiosk-detect.json   # the variant that fits the kiosk
     """
     from edgeagent_cli.cli.settings import settings
     from edgeagent_cli.core.models import pull as models_pull
@@ -48,7 +54,14 @@ def pull(
 
     out = Output(json_)
     budget = parse_size(max_memory) if max_memory else None
-    resolved = settings(out, verbose, profile, context=ctx, max_memory=budget, kv_cache_type=kv_cache_type)
+    target = None
+    if device is not None:
+        from edgeagent_cli.core.models.planner import machine_from_detect
+
+        target = machine_from_detect(device)
+    resolved = settings(
+        out, verbose, profile, machine=target, context=ctx, max_memory=budget, kv_cache_type=kv_cache_type
+    )
     warning = models_pull.gated_warning(model)
     if warning:
         out.warn(warning)

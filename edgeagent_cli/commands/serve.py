@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -115,7 +115,13 @@ def start(
     from edgeagent_cli.core.agent.runtime.open import preflight_template
     from edgeagent_cli.core.models.store import resolve_model
 
-    flags = {"context": ctx, "threads": threads, "gpu_layers": gpu_layers, "parallel": parallel, "max_memory": budget}
+    flags: dict[str, Any] = {
+        "context": ctx,
+        "threads": threads,
+        "gpu_layers": gpu_layers,
+        "parallel": parallel,
+        "max_memory": budget,
+    }
     resolved = settings(out, verbose, profile, deployment, default_deployment="development", **flags)
     manager.check_access(host, api_key, resolved)
     if note:

@@ -185,6 +185,38 @@ def plan(
     return _decide(ref, source, listing, target, quant)
 
 
+def plan_from_catalog(ref_text: str, target: Target, quant: str | None = None) -> Plan:
+    """The same decision from the catalog alone (its files' sizes and architecture numbers), for
+    planning where the Hub cannot be reached; sizes given only as "1.68 GB" are read as such."""
+    ref = catalog.parse_ref(ref_text)
+    entry = ref.entry
+    if entry is None or not ARCH_NEEDED <= entry.arch.keys():
+        raise EdgeError(f"{ref_text}: the catalog has no architecture numbers for it", code=ExitCode.UNREACHABLE)
+    variants = []
+    for q, f in (entry.data.get("files") or {}).items():
+        size = f.get("size_bytes") or _display_bytes(f.get("size_display"))
+        if size:
+            files = [{"file": f["file"], "size_bytes": size, "sha256": f.get("sha256")}]
+            variants.append({"quant": q, "file": f["file"], "size_bytes": size, "files": files})
+    if entry.package and not any(v["quant"] == entry.package["quant"] for v in variants):
+        variants += [v for v in _package_variants(entry) if v["size_bytes"]]
+    if not variants:
+        raise EdgeError(f"{ref_text}: the catalog lists no file sizes", code=ExitCode.UNREACHABLE)
+    listing = Listing(variants, entry.data.get("revision"), entry.arch, "catalog")
+    listing.warnings.append("planned from the catalog: the Hub was not reachable (sizes may be rounded)")
+    return _decide(ref, "catalog", listing, target, quant or ref.quant)
+
+
+def _display_bytes(text: Any) -> int:
+    """ "1.68 GB" -> 1680000000 (the Hub's decimal units)."""
+    import re
+
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]B)\s*", str(text or ""))
+    if not m:
+        return 0
+    return int(float(m.group(1)) * 1000 ** ("KMGT".index(m.group(2)[0]) + 1))
+
+
 def _decide(
     ref: catalog.ModelRef,
     source: str,
