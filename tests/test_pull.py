@@ -315,3 +315,29 @@ def test_a_terminal_sees_a_progress_bar_and_the_plan(hub: HubServer, hermetic: P
     child.close()
     assert child.exitstatus == 0, child.before
     assert "verdict" in child.before and "MB/s" in child.before and "sha256 verified" in child.before
+
+
+def test_export_lock_and_sync_round_trip_and_a_flipped_byte_is_refused(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli_json("pull", f"hf:{SMOL}:Q4_1")
+    lock = tmp_path / "models.lock.json"
+    lock.write_text(cli("models", "export-lock").stdout)
+    [entry] = json.loads(lock.read_text())["models"]
+    assert entry["repo"] == SMOL and entry["sha256"] == SMOLLM2_SHA256
+
+    monkeypatch.setenv("EDGEAGENT_HOME", str(tmp_path / "elsewhere"))  # another machine
+    doc = cli_json("models", "sync", "--lock", str(lock))
+    assert [(m["name"], m["status"]) for m in doc["models"]] == [(entry["name"], "fetched")]
+    assert cli_json("models", "export-lock")["models"][0]["sha256"] == entry["sha256"]  # the round trip
+    assert cli_json("models", "verify", entry["name"])["ok"]
+    before = len(hub.requests)
+    again = cli_json("models", "sync", "--lock", str(lock))  # idempotent: nothing fetched twice
+    assert again["models"][0]["status"] == "present" and len(hub.requests) == before
+
+    monkeypatch.setenv("EDGEAGENT_HOME", str(tmp_path / "third"))
+    hub.faults.flip_byte_at = 12_345_678  # in the tensor data: only the sha256 can tell
+    bad = cli_json("models", "sync", "--lock", str(lock), code=6)
+    assert bad["models"][0]["status"] == "failed" and "sha256 mismatch" in bad["models"][0]["detail"]
+    assert cli_json("models", "ls")["models"] == []
+    assert not any((tmp_path / "third" / "partial").glob("*/*.gguf*"))

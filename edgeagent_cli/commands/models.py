@@ -179,3 +179,27 @@ def export_lock(json_: JsonOpt = False) -> None:
     from edgeagent_cli.core.models.lock import export_lock as lockfile
 
     Output(json_mode=True).emit(lockfile())
+
+
+@app.command("sync")
+def sync(
+    lock: Annotated[Path, typer.Option("--lock", help="A lockfile from `edgeagent models export-lock`.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Fetch exactly the models a lockfile names (repo, revision, file) and verify each sha256.
+
+    Models already stored with the lock's sha256 are left alone; a file whose sha256 differs is not
+    registered (exit 6).
+
+    Examples:
+
+      edgeagent models sync --lock models.lock.json
+
+      HF_ENDPOINT=http://mirror.local edgeagent models sync --lock models.lock.json --json
+    """
+    from edgeagent_cli.core.models.lock import sync as sync_lock
+
+    out = Output(json_)
+    result = sync_lock(lock, out.info)
+    t = result.table()
+    out.emit(result, lambda o: o.table(t.columns, t.rows))
