@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from edgeagent_cli.commands import bench, chat, deploy, detect, eval, models, monitor, plan, profiles, pull, serve
+from edgeagent_cli.commands import (
+    bench,
+    bundle,
+    chat,
+    deploy,
+    detect,
+    eval,
+    models,
+    monitor,
+    plan,
+    profiles,
+    pull,
+    serve,
+)
 
 app = typer.Typer(
     name="edgeagent",
@@ -27,6 +40,7 @@ app.add_typer(profiles.app, name="profiles")
 app.add_typer(eval.app, name="eval")
 app.add_typer(serve.app, name="serve")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(bundle.app, name="bundle")
 
 
 @app.callback(invoke_without_command=True)

@@ -52,6 +52,7 @@ if [ "$(cat "$VENV/.llama-build-key" 2>/dev/null)" != "$key" ] || ! python -c "i
     rm -rf "$build"  # a tree reconfigured for llama-server would build a different wheel
     SKBUILD_BUILD_DIR="$build" python -m pip wheel -q --no-cache-dir --no-deps "$src" -w "$cache"
   fi
+  echo "$CMAKE_ARGS" > "$cache/cmake-args"  # for `bundle create --with-wheels`: how the wheel was built
   python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$cache"/llama_cpp_python-*.whl
   echo "$key" > "$VENV/.llama-build-key"
 fi
