@@ -128,9 +128,10 @@ class Output:
         if not self.progress_enabled():
             yield None
             return
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-        bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=self.err_console, transient=True)
+        bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                       console=self.err_console, transient=True)  # fmt: skip
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int | None) -> None:

@@ -116,6 +116,7 @@ def sync(path: Path, on_event: Callable[[str], None] | None = None) -> SyncResul
             out.append(Synced(e.name, sha, "present", have[sha].name))
             continue
         work = paths.partial_dir() / safe_name(f"lock--{sha[:16]}")
+        hashed: list[str] = []
         try:
             with file_lock(work.with_suffix(".lock")):
                 if e.source == "package" and e.package:
@@ -125,7 +126,7 @@ def sync(path: Path, on_event: Callable[[str], None] | None = None) -> SyncResul
                     info(f"fetching {e.name}: {e.repo}@{(e.revision or 'main')[:12]} {e.file}")
                     if not huggingface.safe_repo_path(e.file):
                         raise EdgeError(f"{e.name}: refusing the file name {e.file!r}", code=ExitCode.USAGE)
-                    got = huggingface.download(e.repo, e.file, e.revision or "main", work, e.size_bytes)
+                    got = huggingface.download(e.repo, e.file, e.revision or "main", work, e.size_bytes, hashed=hashed)
                 else:
                     raise EdgeError(f"{e.name} was imported from a local file: the lock has no source to fetch",
                                     "copy it with `edgeagent bundle`, or `models import` it", ExitCode.NOT_FOUND)  # fmt: skip
@@ -133,7 +134,8 @@ def sync(path: Path, on_event: Callable[[str], None] | None = None) -> SyncResul
                           "sha256": sha, "size_bytes": e.size_bytes, "files": [e.file], "lock": str(path)}  # fmt: skip
                 if e.package:
                     source["package"] = e.package
-                rec = store.add(got, name=e.name, move=True, source=source, expected_sha256=sha)
+                known = hashed[0] if hashed else None
+                rec = store.add(got, name=e.name, move=True, source=source, expected_sha256=sha, known_sha256=known)
                 shutil.rmtree(work, ignore_errors=True)
                 have[sha] = rec
                 out.append(Synced(e.name, sha, "fetched", rec.path))

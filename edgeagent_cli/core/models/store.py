@@ -151,8 +151,11 @@ class Store:
         source: dict[str, Any] | None = None,
         expected_sha256: str | None = None,
         progress: Callable[[int], None] | None = None,
+        known_sha256: str | None = None,
     ) -> ModelRecord:
-        """Check, hash and register a GGUF file. Nothing is registered unless all of it is whole."""
+        """Check, hash and register a GGUF file. Nothing is registered unless all of it is whole.
+        `known_sha256`: a file we just wrote under EDGEAGENT_HOME and hashed while writing (moved in,
+        not read again)."""
         src = src.expanduser()
         if not src.is_file():
             raise not_found(f"no such file: {src}")
@@ -166,7 +169,7 @@ class Store:
         if link:
             target, digest = src.resolve(), sha256_file(src, progress)
         else:
-            target, digest = self._copy_in(src, name, move, progress)
+            target, digest = self._copy_in(src, name, move, progress, known_sha256 if move else None)
         try:
             return self._register(src, name, target, digest, meta, link, source, expected_sha256)
         except BaseException:
@@ -213,12 +216,14 @@ class Store:
             self._remove_files(old)
         return rec
 
-    def _copy_in(self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None) -> tuple[Path, str]:
+    def _copy_in(
+        self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None, known: str | None = None
+    ) -> tuple[Path, str]:
         final_dir = self.root / dir_key(name)
         final_dir.mkdir(parents=True, exist_ok=True)
         target = final_dir / src.name
-        if move:  # a finished download under EDGEAGENT_HOME: hash it where it is, then rename
-            digest = sha256_file(src, progress)
+        if move:  # a finished download under EDGEAGENT_HOME: hash it where it is (unless done), then rename
+            digest = known or sha256_file(src, progress)
             try:
                 os.replace(src, target)
                 return target, digest

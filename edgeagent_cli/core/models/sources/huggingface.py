@@ -192,6 +192,47 @@ def read_remote_header(
         stream.close()
 
 
+class StreamHash:
+    """sha256 of the bytes as they are written, on a thread of its own: hashlib releases the GIL, so
+    hashing overlaps the network instead of reading the whole file again afterwards."""
+
+    def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        import hashlib
+        import queue
+        import threading
+
+        self._h = hashlib.sha256()
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=64)  # at most 64 MiB waiting
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._q.get()) is not None:
+            self._h.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._q.put(chunk)
+
+    def reset(self) -> None:
+        """Start over (the partial file was dropped, or the server sent the file whole from byte 0)."""
+        self.hexdigest()
+        self._start()
+
+    def feed_file(self, path: Path) -> None:
+        """The bytes a partial file already holds (a resumed download), read once."""
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                self.update(chunk)
+
+    def hexdigest(self) -> str:
+        self._q.put(None)
+        self._thread.join()
+        return self._h.hexdigest()
+
+
 def download(
     repo: str,
     filename: str,
@@ -202,9 +243,11 @@ def download(
     attempts: int = 8,
     on_retry: Callable[[int, str], None] | None = None,
     progress: Progress | None = None,
+    hashed: list[str] | None = None,
 ) -> Path:
     """Download into dest_dir through our own partial file, resumed with a Range request after a
-    dropped connection and in a later run (after Ctrl-C or kill -9) alike.
+    dropped connection and in a later run (after Ctrl-C or kill -9) alike. The sha256 of what was
+    written is computed as it is written and appended to `hashed` (so the file is read once).
 
     Retries back off 1, 2, 4, 8 s. A server that sends nothing for READ_TIMEOUT_S has stalled; when no
     byte has arrived for STALL_LIMIT_S across retries, the pull fails (exit 5) naming the host. 5xx
@@ -222,10 +265,13 @@ def download(
     timeout = httpx.Timeout(READ_TIMEOUT_S, connect=10)
     clock = _Progress()
     server_errors = 0
+    digest = StreamHash()
+    if part.exists() and (size is None or part.stat().st_size <= size):
+        digest.feed_file(part)
     with httpx.Client(headers=build_hf_headers(token=token), follow_redirects=True, timeout=timeout) as client:
         for attempt in range(1, attempts + 1):
             try:
-                if _fetch_rest(client, url, part, size, repo, filename, clock, progress):
+                if _fetch_rest(client, url, part, size, repo, filename, clock, progress, digest):
                     break
                 why = "the connection closed early"
             except httpx.TransportError as e:
@@ -249,7 +295,10 @@ def download(
             if on_retry:
                 on_retry(attempt, why)
             time.sleep(min(2 ** (attempt - 1), 8))
+    sha = digest.hexdigest()
     os.replace(part, final)
+    if hashed is not None:
+        hashed.append(sha)
     return final
 
 
@@ -273,15 +322,21 @@ def _fetch_rest(
     filename: str,
     clock: _Progress,
     progress: Progress | None = None,
+    digest: StreamHash | None = None,
 ) -> bool:
-    """Append what the partial file lacks; True when it is complete."""
+    """Append what the partial file lacks (hashing it on the way); True when it is complete."""
     have = part.stat().st_size if part.exists() else 0
     if size is not None and have > size:
         part.unlink()
         have = 0
+        if digest:
+            digest.reset()
     if size is not None and have == size:
         return True
-    with client.stream("GET", url, headers={"Range": f"bytes={have}-"} if have else {}) as r:
+    # identity: the bytes on the wire are the file's, so they are written as they come (iter_raw: no
+    # re-chunking into 1 MiB pieces, which cost 1.3-1.8x the time of the transfer on a local link)
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
+    with client.stream("GET", url, headers=headers) as r:
         if r.status_code >= 500:
             raise _ServerError(f"the server answered {r.status_code}")
         if r.status_code == 416 and size is None:
@@ -290,10 +345,15 @@ def _fetch_rest(
             r.read()
             raise _status(r.status_code, repo, filename)
         mode = "ab" if r.status_code == 206 else "wb"  # 200: the server sent it whole, from the start
+        if mode == "wb" and have and digest:
+            digest.reset()
         with part.open(mode) as f:
             done = have if r.status_code == 206 else 0
-            for chunk in r.iter_bytes(CHUNK):
+            encoded = r.headers.get("Content-Encoding", "identity") not in ("identity", "")
+            for chunk in r.iter_bytes() if encoded else r.iter_raw():
                 f.write(chunk)
+                if digest:
+                    digest.update(chunk)
                 clock.last = time.monotonic()
                 done += len(chunk)
                 if progress:
