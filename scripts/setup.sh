@@ -73,5 +73,14 @@ fi
 if [ -x "$server" ]; then
   ln -sf "$server" "$VENV/bin/llama-server"
 fi
+# llama-gguf-split, from the same configured tree (one source file): splits and merges GGUF files
+split="$build/bin/llama-gguf-split"
+if [ ! -x "$split" ] && [ -x "$server" ]; then
+  cmake --build "$build" -j"$(nproc)" --target llama-gguf-split >>"$cache/llama-server-build.log" 2>&1 \
+    || echo "warning: llama-gguf-split did not build (log: $cache/llama-server-build.log)" >&2
+fi
+if [ -x "$split" ]; then
+  ln -sf "$split" "$VENV/bin/llama-gguf-split"
+fi
 python -m pip install -q --disable-pip-version-check -e ".[dev]"
 echo "edgeagent is installed in $VENV (llama-cpp-python built with: $CMAKE_ARGS)" >&2

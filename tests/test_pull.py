@@ -341,3 +341,58 @@ def test_export_lock_and_sync_round_trip_and_a_flipped_byte_is_refused(
     assert bad["models"][0]["status"] == "failed" and "sha256 mismatch" in bad["models"][0]["detail"]
     assert cli_json("models", "ls")["models"] == []
     assert not any((tmp_path / "third" / "partial").glob("*/*.gguf*"))
+
+
+@pytest.fixture(scope="module")
+def split_parts(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """SmolLM2 split into three parts by llama.cpp's own llama-gguf-split (built by setup.sh)."""
+    tool = Path(sys.executable).parent / "llama-gguf-split"
+    if not tool.exists():
+        pytest.skip("llama-gguf-split was not built (scripts/setup.sh builds it)")
+    out = tmp_path_factory.mktemp("split")
+    done = subprocess.run([str(tool), "--split", "--split-max-size", "40M", str(smollm2),
+                           str(out / "SmolLM2-135M-Instruct-Q4_1")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    parts = sorted(out.glob("*.gguf"))
+    assert [p.name[-20:] for p in parts] == ["-00001-of-00003.gguf", "-00002-of-00003.gguf", "-00003-of-00003.gguf"]
+    return parts
+
+
+@pytest.mark.slow
+def test_a_split_model_is_one_variant_pulled_part_by_part_through_cuts_then_benched(
+    hub: HubServer, split_parts: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = "test/Split-GGUF"
+    for p in split_parts:
+        hub.add(repo, p.name, RemoteFile(path=p))
+    plan = cli_json("pull", f"hf:{repo}", "--dry-run")
+    [variant] = plan["variants"]
+    assert variant["size_bytes"] == sum(p.stat().st_size for p in split_parts)  # one variant, the total
+    hub.faults.cut_at = [10_000_000, 30_000_000]  # the first part's connection drops twice
+    doc = cli_json("pull", f"hf:{repo}")
+    assert doc["stored"]["size_bytes"] == variant["size_bytes"]
+    name = doc["stored"]["name"]
+    shown = cli_json("models", "show", name)
+    assert shown["size_bytes"] == variant["size_bytes"]
+    assert cli_json("models", "verify", name)["ok"]
+    folder = Path(doc["stored"]["path"]).parent
+    assert sorted(p.name for p in folder.glob("*.gguf")) == [p.name for p in split_parts]
+    bench = cli_json("bench", name, "-r", "1", "-p", "32", "-n", "8", timeout=300)  # loaded from the first part
+    assert bench["results"][0]["avg_ts"] > 0
+    # a bundle carries every part, and installs them where nothing can be reached
+    out = tmp_path / "split.tar"
+    cli_json("bundle", "create", str(out), name)
+    lock = tmp_path / "split.lock.json"
+    lock.write_text(cli("models", "export-lock").stdout)
+    monkeypatch.setenv("EDGEAGENT_HOME", str(tmp_path / "synced"))  # a lock names every part, and sync gets them
+    assert cli_json("models", "sync", "--lock", str(lock))["models"][0]["status"] == "fetched"
+    assert cli_json("models", "verify", name)["ok"]
+    monkeypatch.setenv("EDGEAGENT_HOME", str(tmp_path / "target"))
+    cli_json("bundle", "install", str(out), env={"HF_HUB_OFFLINE": "1"})
+    assert cli_json("models", "verify", name)["ok"]
+    # a changed part is found by verify
+    second = Path(cli_json("models", "show", name)["path"]).parent / split_parts[1].name
+    data = bytearray(second.read_bytes())
+    data[1000] ^= 1
+    second.write_bytes(bytes(data))
+    assert cli("models", "verify", name).returncode == 6

@@ -63,7 +63,7 @@ def ls(json_: JsonOpt = False) -> None:
             o.line("no models stored; try `edgeagent pull smollm2-135m`")
             return
         rows = [
-            (r.name, r.quant, r.architecture, human_bytes(r.size_bytes), r.sha256[:12], r.source.get("kind", ""))
+            (r.name, r.quant, r.architecture, human_bytes(r.total_bytes), r.sha256[:12], r.source.get("kind", ""))
             for r in listing.models
         ]
         o.table(["name", "quant", "arch", "size", "sha256", "source"], rows)
@@ -136,7 +136,7 @@ def rm(model: ModelArg, yes: YesOpt = False, json_: JsonOpt = False) -> None:
     if not yes:
         if json_ or not stdin_is_terminal():
             raise EdgeError(f"refusing to remove {rec.name} without confirmation", "pass --yes", ExitCode.USAGE)
-        if not typer.confirm(f"Remove {rec.name} ({human_bytes(rec.size_bytes)})?", default=False):
+        if not typer.confirm(f"Remove {rec.name} ({human_bytes(rec.total_bytes)})?", default=False):
             raise EdgeError("not removed", code=ExitCode.FAILURE)
     removed = inventory.remove(rec.name)
     out.emit(removed, lambda o: o.line(f"removed {removed.removed}"))

@@ -41,7 +41,7 @@ def record_truth(rec: ModelRecord, path: Path, threads: int, ctx: int = 2048) ->
         measured = measure(path, ctx, threads)
     except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
         return f"could not measure peak memory: {e}"
-    est = fit.estimate(rec.size_bytes, arch, ctx)["total_bytes"]
+    est = fit.estimate(rec.total_bytes, arch, ctx)["total_bytes"]
     peak = measured["peak_rss_bytes"]
     entry = {"context": ctx, "estimated_bytes": est, "peak_rss_bytes": peak, "error_pct": (est - peak) / peak * 100}
     Store().update(rec.name, lambda r: r.memory.append(entry))

@@ -95,6 +95,9 @@ def create(
             raise EdgeError(f"{rec.name}: its file {path} is missing", "pull or import it again", ExitCode.NOT_FOUND)
         members.append(Member(f"models/{rec.sha256[:16]}/{path.name}", "model", path.stat().st_size, rec.sha256, path))
         entry = LockEntry.of(rec).__dict__ | {"bundle_path": members[-1].path}
+        for piece in rec.parts:  # a split model's other parts, beside the first
+            members.append(Member(f"models/{rec.sha256[:16]}/{piece['file']}", "model-part",
+                                  int(piece["size_bytes"]), piece["sha256"], path.parent / piece["file"]))  # fmt: skip
         lock.append(entry)
     extra: list[tuple[str, str, Path]] = []
     from edgeagent_cli.core.models.catalog import user_catalog_path
@@ -189,12 +192,13 @@ def install(bundle: Path, on_event: Callable[[str], None] | None = None) -> Bund
             models.append({"name": entry["name"], "status": "present"})
             continue
         src = stage / entry["bundle_path"]
+        parts = [(src.parent / p["file"], p["sha256"]) for p in entry.get("parts") or []]
         source = {"kind": entry.get("source") or "bundle", "repo": entry.get("repo"), "revision": entry.get("revision"),
                   "file": entry.get("file"), "sha256": sha, "size_bytes": entry.get("size_bytes"),
                   "alias": (entry.get("name") or "").split(":")[0], "bundle": str(bundle)}  # fmt: skip
         if entry.get("package"):
             source["package"] = entry["package"]
-        rec = store.add(src, name=entry["name"], move=True, source=source, expected_sha256=sha)
+        rec = store.add(src, name=entry["name"], move=True, source=source, expected_sha256=sha, parts=parts)
         have.add(sha)
         models.append({"name": rec.name, "status": "registered"})
     files = _copy_config(stage, info)
@@ -245,7 +249,7 @@ def _extract(
         if not dest.resolve().is_relative_to(stage.resolve()):
             raise EdgeError(f"{bundle}: member {ti.name!r} would land outside the store", code=ExitCode.INTEGRITY)
         seen.add(ti.name)
-        if want["kind"] == "model" and want["sha256"] in stored:
+        if want["kind"] == "model" and want["sha256"] in stored:  # (its parts are extracted: a few, rarely)
             continue
         if dest.is_file() and dest.stat().st_size == want["size_bytes"] and sha256_file(dest) == want["sha256"]:
             continue  # extracted by an earlier, interrupted install

@@ -33,7 +33,7 @@ class ModelList(Result):
 
     def table(self) -> Table:
         rows = [
-            [r.name, r.quant, r.architecture, r.size_bytes, r.sha256[:12], r.source.get("kind", "")]
+            [r.name, r.quant, r.architecture, r.total_bytes, r.sha256[:12], r.source.get("kind", "")]
             for r in self.models
         ]
         return Table(["name", "quant", "arch", "size_bytes", "sha256", "source"], rows)
@@ -97,7 +97,7 @@ def show(ref: str) -> ModelInfo:
     if rec is None:
         return ModelInfo(path.name, str(path), inspect_gguf(path), path.stat().st_size)
     facts = catalog_facts(rec.source.get("alias"))
-    return ModelInfo(rec.name, str(path), rec.metadata, rec.size_bytes, rec.sha256, rec.source, rec.memory, facts)
+    return ModelInfo(rec.name, str(path), rec.metadata, rec.total_bytes, rec.sha256, rec.source, rec.memory, facts)
 
 
 def verify(names: list[str] | None) -> VerifyReport:

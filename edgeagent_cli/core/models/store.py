@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,13 @@ class ModelRecord:
     source: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     memory: list[dict[str, Any]] = field(default_factory=list)
+    # a split GGUF: parts 2..N beside the first (`path`), each {file, sha256, size_bytes}; llama.cpp
+    # loads the first and finds the others by name in the same folder
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.size_bytes + sum(int(p["size_bytes"]) for p in self.parts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,10 +159,11 @@ class Store:
         expected_sha256: str | None = None,
         progress: Callable[[int], None] | None = None,
         known_sha256: str | None = None,
+        parts: Sequence[tuple[Path, str]] | None = None,
     ) -> ModelRecord:
         """Check, hash and register a GGUF file. Nothing is registered unless all of it is whole.
         `known_sha256`: a file we just wrote under EDGEAGENT_HOME and hashed while writing (moved in,
-        not read again)."""
+        not read again). `parts`: the other parts of a split model, already hashed, moved in beside it."""
         src = src.expanduser()
         if not src.is_file():
             raise not_found(f"no such file: {src}")
@@ -171,7 +179,8 @@ class Store:
         else:
             target, digest = self._copy_in(src, name, move, progress, known_sha256 if move else None)
         try:
-            return self._register(src, name, target, digest, meta, link, source, expected_sha256)
+            extra = self._move_parts(parts or [], target.parent) if parts and move and not link else []
+            return self._register(src, name, target, digest, meta, link, source, expected_sha256, extra)
         except BaseException:
             if not link and target.exists() and not any(r.path == str(target) for r in self.list()):
                 self._remove_files_at(target)  # nothing unregistered stays behind
@@ -187,6 +196,7 @@ class Store:
         link: bool,
         source: dict[str, Any] | None,
         expected_sha256: str | None,
+        parts: Sequence[dict[str, Any]] | None = None,
     ) -> ModelRecord:
         if expected_sha256 and digest != expected_sha256.lower():
             raise integrity(
@@ -205,6 +215,7 @@ class Store:
             added_at=time.time(),
             source=source or {"kind": "import", "path": str(src.resolve())},
             metadata=meta,
+            parts=[*(parts or [])],
         )
         with self.lock():
             records = self._load()
@@ -215,6 +226,15 @@ class Store:
         if old and not old.linked and old.path != rec.path:
             self._remove_files(old)
         return rec
+
+    @staticmethod
+    def _move_parts(parts: Sequence[tuple[Path, str]], folder: Path) -> Sequence[dict[str, Any]]:
+        moved = []
+        for path, sha in parts:
+            target = folder / path.name
+            shutil.move(str(path), target)
+            moved.append({"file": path.name, "sha256": sha, "size_bytes": target.stat().st_size})
+        return moved
 
     def _copy_in(
         self, src: Path, name: str, move: bool, progress: Callable[[int], None] | None, known: str | None = None
@@ -287,6 +307,10 @@ class Store:
             gguf.read_file_header(path)
         except gguf.GGUFError as e:
             return {"name": rec.name, "ok": False, "error": str(e)}
+        for part in rec.parts:  # a split model: every part, as recorded
+            p = path.parent / part["file"]
+            if not p.is_file() or p.stat().st_size != part["size_bytes"] or sha256_file(p, progress) != part["sha256"]:
+                return {"name": rec.name, "ok": False, "error": f"part {part['file']} is missing or changed"}
         return {"name": rec.name, "ok": True, "sha256": digest}
 
 
