@@ -4,15 +4,19 @@ _edgeagent() {
   for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
     case "$path|$w" in
       "|bench") path="bench" ;;
+      "|bundle") path="bundle" ;;
       "|chat") path="chat" ;;
       "|deploy") path="deploy" ;;
       "|detect") path="detect" ;;
       "|eval") path="eval" ;;
       "|models") path="models" ;;
       "|monitor") path="monitor" ;;
+      "|plan") path="plan" ;;
       "|profiles") path="profiles" ;;
       "|pull") path="pull" ;;
       "|serve") path="serve" ;;
+      "bundle|create") path="bundle create" ;;
+      "bundle|install") path="bundle install" ;;
       "deploy|check") path="deploy check" ;;
       "deploy|down") path="deploy down" ;;
       "deploy|status") path="deploy status" ;;
@@ -24,6 +28,7 @@ _edgeagent() {
       "models|ls") path="models ls" ;;
       "models|rm") path="models rm" ;;
       "models|show") path="models show" ;;
+      "models|sync") path="models sync" ;;
       "models|verify") path="models verify" ;;
       "profiles|ls") path="profiles ls" ;;
       "profiles|show") path="profiles show" ;;
@@ -35,8 +40,11 @@ _edgeagent() {
   done
   local words=""
   case "$path" in
-    "") words="bench chat deploy detect eval models monitor profiles pull serve --version --help" ;;
+    "") words="bench bundle chat deploy detect eval models monitor plan profiles pull serve --version --help" ;;
     "bench") words="--threads -t --n-prompt -p --n-gen -n --reps -r --gpu-layers -ngl --latency --no-latency --endpoint --api-key --concurrency --requests --max-tokens --baseline --max-regression --history --csv --md --profile --verbose -v --json --help" ;;
+    "bundle") words="create install --help" ;;
+    "bundle create") words="--with-wheels --max-size --json --help" ;;
+    "bundle install") words="--json --help" ;;
     "chat") words="--prompt -p --endpoint --api-key --tools --mcp --builtins --no-builtins --allow-tool --workspace --tool-choice --expect-tool --max-steps --fallback-endpoint --fallback-model --system --grammar --no-grammar --router --no-router --max-tokens --chat-template --trust-template --ctx -c --threads -t --gpu-layers -ngl --deployment --stand-in --profile --verbose -v --json --help" ;;
     "deploy") words="check down status up --help" ;;
     "deploy check") words="--stand-in --max-memory --ctx -c --engine --profile --verbose -v --json --help" ;;
@@ -47,18 +55,20 @@ _edgeagent() {
     "eval") words="route tools --help" ;;
     "eval route") words="--deployment --labels --method --stand-in --min-accuracy --ctx -c --threads -t --profile --verbose -v --json --help" ;;
     "eval tools") words="--questions -q --answers -a --category --limit -n --compare --tool-choice --grammar --no-grammar --router --no-router --min-accuracy --endpoint --api-key --max-tokens --chat-template --trust-template --ctx -c --threads -t --profile --verbose -v --json --help" ;;
-    "models") words="export-lock import ls rm show verify --help" ;;
+    "models") words="export-lock import ls rm show sync verify --help" ;;
     "models export-lock") words="--json --help" ;;
     "models import") words="--name --link --json --help" ;;
     "models ls") words="--json --help" ;;
     "models rm") words="--yes -y --json --help" ;;
     "models show") words="--json --help" ;;
+    "models sync") words="--lock --json --help" ;;
     "models verify") words="--json --help" ;;
     "monitor") words="--deployment --check --threshold --interval --window --count --api-key --json --help" ;;
+    "plan") words="--device --memory --gpu --quant -q --ctx -c --profile --verbose -v --json --help" ;;
     "profiles") words="ls show --help" ;;
     "profiles ls") words="--json --help" ;;
     "profiles show") words="--json --help" ;;
-    "pull") words="--quant -q --ctx -c --max-memory --profile --kv-cache-type --source --dry-run --offline --verbose -v --json --help" ;;
+    "pull") words="--quant -q --ctx -c --max-memory --profile --kv-cache-type --source --dry-run --offline --device --verbose -v --json --help" ;;
     "serve") words="logs start status stop --help" ;;
     "serve logs") words="--follow -f --lines -n --json --help" ;;
     "serve start") words="--host --port --api-key --ctx -c --threads -t --gpu-layers -ngl --parallel -np --max-memory --idle-ttl --engine --name --cors-origin --allow-host --metrics-key --max-body --request-timeout --deployment --profile --trust-template --verbose -v --json --help" ;;

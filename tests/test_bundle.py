@@ -85,3 +85,25 @@ def test_a_member_outside_the_manifest_is_refused(bundled: Path, tmp_path: Path)
     done = cli("bundle", "install", str(evil), env=OFFLINE)
     assert done.returncode == 6 and "not in its manifest" in done.stderr.splitlines()[-1]
     assert cli_json("models", "ls")["models"] == []
+
+
+@pytest.mark.slow
+def test_with_wheels_edgeagent_installs_from_the_bundle_with_no_index(smollm2: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cli_json("models", "import", str(smollm2), "--name", "smollm2-135m")
+    out = tmp_path / "full.tar"
+    doc = cli_json("bundle", "create", str(out), "--with-wheels", timeout=600)
+    wheels = {m["path"].split("/")[1].split("-")[0] for m in doc["members"] if m["kind"] == "wheel"}
+    assert {"edgeagent_cli", "llama_cpp_python", "typer", "huggingface_hub", "agent_framework_core"} <= wheels
+    with tarfile.open(out) as tar:
+        tar.extractall(tmp_path / "x", members=[m for m in tar if m.name.startswith("wheels/")], filter="data")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}  # no index, no mirror
+    done = subprocess.run([str(venv / "bin/pip"), "install", "-q", "--no-index", "--find-links",
+                           str(tmp_path / "x/wheels"), "edgeagent-cli"], env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    version = subprocess.run([str(venv / "bin/edgeagent"), "--version"], capture_output=True, text=True, env=env)
+    assert version.stdout.startswith("edgeagent ")

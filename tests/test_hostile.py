@@ -167,6 +167,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[W
     )
     f["deploy_yaml_broken"] = _write(d / "broken-deploy.yaml", "deployment: [unclosed\n")
     f["labels_notjson"] = _write(d / "labels.jsonl", "{oops\n")
+    f["not_detect"] = _write(d / "not-detect.json", '{"cpu": {}}')
+    f["notjson_device"] = _write(d / "notjson-device.json", "{oops")
+    f["lock_notjson"] = _write(d / "lock.json", "not json")
+    f["lock_nosha"] = _write(d / "lock-nosha.json", '{"models": [{"name": "x", "file": "x.gguf", "sha256": "abc"}]}')
+    f["lock_local"] = _write(d / "lock-local.json", '{"models": [{"name": "x", "file": "x.gguf", "sha256": "'
+                             + "a" * 64 + '", "source": "import", "size_bytes": 1}]}')  # fmt: skip
+    f["not_bundle"] = _write(d / "not-bundle.tar", "this is not a tar archive" * 40)
     f["adir_gguf"] = d / "dir.gguf"
     f["adir_gguf"].mkdir()
     f["missing"] = d / "missing.gguf"
@@ -701,6 +708,30 @@ CASES: list[Case] = [
         "not a number",
     ),
     Case("monitor-nothing-running", lambda w: ["monitor"], 3, "nothing to monitor"),
+    # planning for another machine, locks, bundles
+    Case("plan-no-target", lambda w: ["plan", "phi-4-mini"], 2, "say which machine"),
+    Case("plan-device-missing", lambda w: ["plan", "phi-4-mini", "--device", w.missing], 3, "no such device file"),
+    Case("plan-device-not-detect", lambda w: ["plan", "--device", w.not_detect], 2, "not a `detect --json`"),
+    Case("plan-device-not-json", lambda w: ["plan", "--device", w.notjson_device], 2, "not a `detect --json`"),
+    Case("plan-gpu-without-memory", lambda w: ["plan", "--device", w.not_detect, "--gpu", "6GB"], 2, ""),
+    Case("plan-bad-memory", lambda w: ["plan", "--memory", "lots"], 2, "lots"),
+    Case("plan-unknown-model", lambda w: ["plan", "no-such", "--memory", "8GB"], 3, "unknown model"),
+    Case(
+        "pull-device-missing",
+        lambda w: ["pull", "phi-4-mini", "--device", w.missing, "--dry-run"],
+        3,
+        "no such device file",
+    ),
+    Case("sync-lock-missing", lambda w: ["models", "sync", "--lock", w.missing], 3, "no such lockfile"),
+    Case("sync-lock-not-json", lambda w: ["models", "sync", "--lock", w.lock_notjson], 2, "is not a lockfile"),
+    Case("sync-lock-bad-sha", lambda w: ["models", "sync", "--lock", w.lock_nosha], 2, "needs name, file and a sha256"),
+    Case("sync-lock-no-source", lambda w: ["models", "sync", "--lock", w.lock_local], 3, "no source to fetch"),
+    Case("bundle-create-empty-store", lambda w: ["bundle", "create", w.missing + ".tar"], 3, "nothing to bundle"),
+    Case(
+        "bundle-create-unknown-model", lambda w: ["bundle", "create", w.missing + ".tar", "nope"], 3, "no model named"
+    ),
+    Case("bundle-install-missing", lambda w: ["bundle", "install", w.missing], 3, "no such bundle"),
+    Case("bundle-install-not-a-bundle", lambda w: ["bundle", "install", w.not_bundle], 6, "is not a bundle"),
 ]
 
 

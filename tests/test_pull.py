@@ -396,3 +396,35 @@ def test_a_split_model_is_one_variant_pulled_part_by_part_through_cuts_then_benc
     data[1000] ^= 1
     second.write_bytes(bytes(data))
     assert cli("models", "verify", name).returncode == 6
+
+
+DEVICES = Path(__file__).parent / "data" / "devices"
+
+
+def test_plan_for_captured_devices_offline_reads_the_catalog() -> None:
+    picks = {}
+    for device in ("rpi5-8gb", "xeon-amx-64gb", "h100-server"):
+        doc = cli_json("plan", "phi-4-mini", "qwen2.5-0.5b", "--device", str(DEVICES / f"{device}.json"),
+                       env={"HF_HUB_OFFLINE": "1"})  # fmt: skip
+        picks[device] = {m["model"]: (m["quant"], m["verdict"], m["source"]) for m in doc["models"]}
+        assert all(m["max_context"] and m["total_bytes"] <= doc["budget_bytes"] for m in doc["models"])
+    assert picks["rpi5-8gb"]["phi-4-mini"] == ("Q5_K_M", "fits", "catalog")  # the edge profile's quant range
+    assert picks["xeon-amx-64gb"]["phi-4-mini"][0] == "Q8_0"
+    assert picks["h100-server"]["qwen2.5-0.5b"][0] == "F16"  # the server profile, on the GPU's memory
+
+
+def test_plan_for_bare_numbers_says_when_nothing_fits() -> None:
+    doc = cli_json("plan", "phi-4-mini", "--memory", "2GB", env={"HF_HUB_OFFLINE": "1"})
+    [m] = doc["models"]
+    assert m["verdict"] == "does not fit" and m["quant"] is None and "no variant fits" in m["reason"]
+    assert doc["target"]["memory_bytes"] == 2_000_000_000
+
+
+def test_plan_reads_remote_headers_and_pull_device_picks_the_same(hub: HubServer) -> None:
+    device = str(DEVICES / "rpi5-8gb.json")
+    plan = cli_json("plan", "phi-4-mini", "--device", device)
+    [m] = plan["models"]
+    assert m["source"] == "hf" and not any("planned from the catalog" in w for w in m["warnings"])
+    dry = cli_json("pull", "phi-4-mini", "--dry-run", "--device", device)
+    assert dry["chosen"]["quant"] == m["quant"] and dry["budget_bytes"] == plan["budget_bytes"]
+    assert dry["stored"] is None and cli_json("models", "ls")["models"] == []  # nothing was downloaded
