@@ -157,3 +157,9 @@ def test_thresholds_of_a_deployment_file_are_the_checks() -> None:
     limits = {"edge": {"response_time_ms": 2000, "error_rate": 0.05, "memory_percent": 85, "min_tokens_per_s": 10}}
     names = sorted(a.threshold for a in evaluate([row], limits))
     assert names == ["error_rate", "memory_percent", "response_time_ms"]
+
+
+def test_without_a_terminal_the_live_view_prints_one_table_a_refresh(ollama: str) -> None:
+    done = cli("monitor", ollama, "--interval", "0.2", "--count", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("target") == 2 and done.stdout.count("ollama") >= 2
