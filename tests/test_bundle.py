@@ -98,7 +98,7 @@ def test_with_wheels_edgeagent_installs_from_the_bundle_with_no_index(smollm2: P
     wheels = {m["path"].split("/")[1].split("-")[0] for m in doc["members"] if m["kind"] == "wheel"}
     assert {"edgeagent_cli", "llama_cpp_python", "typer", "huggingface_hub", "agent_framework_core"} <= wheels
     with tarfile.open(out) as tar:
-        tar.extractall(tmp_path / "x", members=[m for m in tar if m.name.startswith("wheels/")], filter="data")
+        tar.extractall(tmp_path / "x", members=[m for m in tar if m.name.startswith("wheels/")])  # wheels we wrote
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}  # no index, no mirror
