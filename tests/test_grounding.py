@@ -189,3 +189,22 @@ def test_compare_reports_each_categorys_change(tmp_path: Path) -> None:
 )
 def test_a_frame_said_again_with_other_values_is_another_call(args: dict, text: str, want: list[dict]) -> None:
     assert frames(args, text) == want
+
+
+def test_names_with_abbreviations_units_at_the_end_and_pairs_are_listed_items() -> None:
+    text = "closing prices for Apple Inc., Google LLC., and Microsoft Corporation in the New York Stock Exchange"
+    assert [c["symbol"] for c in expand({"symbol": "Apple Inc."}, text)] == [
+        "Apple Inc.", "Google LLC.", "Microsoft Corporation"
+    ]  # fmt: skip
+    years = expand({"pv": 1000, "years": 10}, "an investment of $1000 for 1,5 and 10 years.")
+    assert [c["years"] for c in years] == [1, 5, 10] and all(c["pv"] == 1000 for c in years)
+    pairs = expand({"a": 3, "b": 4}, "two side lengths: 3 and 4, 5 and 12.")
+    assert pairs == [{"a": 3, "b": 4}, {"a": 5, "b": 12}]
+    assert expand({"lo": 1, "hi": 1000}, "a number between 1 and 1000") == [{"lo": 1, "hi": 1000}]
+    assert expand({"city": "Seattle"}, "the weather in Seattle, Washington") == [{"city": "Seattle"}]
+
+
+def test_numbers_in_scientific_notation_are_one_number() -> None:
+    assert numbers("two charged bodies of 1e-9 and 2e-9 at a distance of 0.05.") == [1e-9, 2e-9, 0.05]
+    assert numbers("6.022e23 molecules, or 2E+3.") == [6.022e23, 2000.0]
+    assert numbers("the 3e model") == [3.0]  # a name, not an exponent

@@ -23,9 +23,9 @@ from typing import Any
 
 from edgeagent_cli.core.agent.toolcall.call import CALL_CLOSE
 
-# Words, numbers (1.5, 1,000), and every other non-space character on its own.
-_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|[^\W\d_]+|\S")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
+# Words, numbers (1.5, 1,000, 1e-9, 6.022e23), and every other non-space character on its own.
+_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?|[^\W\d_]+|\S")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?")
 _SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
 _MONEY_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9}  # only after a currency sign: "$1.2M", not "50 m/s"
 _WORDS = {

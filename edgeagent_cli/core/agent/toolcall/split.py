@@ -12,7 +12,8 @@ one (measured: 9% right on BFCL parallel). So the request is split in words:
   says the same words again with other values; each such part is a call with those values;
 - `expand()`: a call whose value sits in a list in the text ("Taylor Swift and Maroon 5") becomes one
   call per item; values listed in step ("20 and 15 minutes respectively") go together. Two values of
-  one call in the same list ("between 1 and 1000") are a range, not items.
+  one call in the same list ("between 1 and 1000") are a range, not items, unless the list goes on in
+  groups of them ("side lengths 3 and 4, 5 and 12": a call per pair).
 """
 
 from __future__ import annotations
@@ -135,12 +136,14 @@ def _item(toks: list[Token], start: int, length: int, shape: str, step: int) -> 
     run of capitalised words there ("Seattle and Los Angeles"), anything else `length` tokens."""
     if shape == "title":
         k = start
-        while (
-            0 <= k < len(toks)
-            and abs(k - start) < 5
-            and (toks[k][0][:1].isupper() or (k != start and _number(toks[k][0]) is not None))
-        ):
-            k += step
+        while 0 <= k < len(toks) and abs(k - start) < 6:
+            word = toks[k][0]
+            if word[:1].isupper() or (k != start and _number(word) is not None):
+                k += step
+            elif word == "." and k != start and _company_dot(toks, k):
+                k += step  # "Google LLC., and": the abbreviation's full stop belongs to the name
+            else:
+                break
         length = abs(k - start)
         if length == 0:
             return None
@@ -148,13 +151,23 @@ def _item(toks: list[Token], start: int, length: int, shape: str, step: int) -> 
     if i < 0 or j > len(toks):
         return None
     words = [t for t, _, _ in toks[i:j]]
-    if any(w == "," or w.lower() in _JOINERS or not re.match(r"\w", w) for w in words):
+    dots = {n for n in range(i, j) if toks[n][0] == "." and _company_dot(toks, n)}
+    if any(w == "," or w.lower() in _JOINERS or (not re.match(r"\w", w) and n + i not in dots)
+           for n, w in enumerate(words)):  # fmt: skip
         return None
     if words[0].lower() in _FUNCTION_WORDS or words[-1].lower() in _FUNCTION_WORDS:
         return None
     if _shape(words[0]) != shape:
         return None
     return i, j
+
+
+def _company_dot(toks: list[Token], k: int) -> bool:
+    """A full stop that ends an abbreviation inside a name: "Inc.", "LLC.", "Corp." (not a sentence's)."""
+    if k == 0 or toks[k][0] != ".":
+        return False
+    before = toks[k - 1][0]
+    return before.lower() in _ABBREVIATIONS or (before.isupper() and 2 <= len(before) <= 4 and before.isalpha())
 
 
 def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
@@ -181,10 +194,14 @@ def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
         found.append(span)
         k = span[1] + (1 if unit else 0)
     k = i - 1
+    bare = False  # the unit only after the last item: "1, 5 and 10 years"
     while (prev := _separator(toks, k, -1)) is not None:
-        end = prev - (1 if unit else 0)
-        if unit and (end + 1 >= len(toks) or toks[end + 1][0] != unit):
-            break
+        end = prev - (1 if unit and not bare else 0)
+        if unit and not bare and (end + 1 >= len(toks) or toks[end + 1][0] != unit):
+            if len(found) == 1 and _number(toks[prev][0]) is not None:
+                bare, end = True, prev
+            else:
+                break
         span = _item(toks, end, length, shape, -1)
         if span is None:
             break
@@ -211,19 +228,26 @@ def expand(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     spans: dict[tuple[int, int], list[str]] = {}
     toks = tokens(text)
     anchors = {key: at for key, value in arguments.items() if (at := _find(toks, value)) is not None}
-    for key, value in arguments.items():
-        found, span = items(text, value)
+    listed = {key: items(text, value) for key, value in arguments.items()}
+    for key, (found, span) in listed.items():
         if span is None:
             continue
-        others = [at for other, at in anchors.items() if other != key]
+        others = [at for other, at in anchors.items() if other != key and listed[other][1] != span]
         if any(a < span[1] and span[0] < b and (a, b) != anchors[key] for a, b in others):
             continue  # another argument's value is in the list: "from New York City and Los Angeles"
         lists[key] = found
         spans.setdefault(span, []).append(key)
     for keys in spans.values():
-        if len({repr(arguments[k]) for k in keys}) > 1:  # two values in one list: a range or a pair, not items
-            for key in keys:
-                lists.pop(key, None)
+        if len({repr(arguments[k]) for k in keys}) > 1:  # two values in one list: a range, or pairs
+            listed = lists[keys[0]]
+            m = len(keys)
+            order = sorted(keys, key=lambda k: listed.index(arguments[k]) if arguments[k] in listed else len(listed))
+            in_step = [arguments[k] for k in order] == listed[:m] and len(listed) % m == 0 and len(listed) > m
+            for pos, key in enumerate(order):  # "3 and 4, 5 and 12": a call per pair, its values in order
+                if in_step:
+                    lists[key] = listed[pos::m]
+                else:
+                    lists.pop(key, None)
     if not lists:
         return [arguments]
     n = max(len(v) for v in lists.values())
