@@ -239,13 +239,13 @@ def expand(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
         spans.setdefault(span, []).append(key)
     for keys in spans.values():
         if len({repr(arguments[k]) for k in keys}) > 1:  # two values in one list: a range, or pairs
-            listed = lists[keys[0]]
+            row = lists[keys[0]]
             m = len(keys)
-            order = sorted(keys, key=lambda k: listed.index(arguments[k]) if arguments[k] in listed else len(listed))
-            in_step = [arguments[k] for k in order] == listed[:m] and len(listed) % m == 0 and len(listed) > m
+            order = sorted(keys, key=lambda k: row.index(arguments[k]) if arguments[k] in row else len(row))
+            in_step = [arguments[k] for k in order] == row[:m] and len(row) % m == 0 and len(row) > m
             for pos, key in enumerate(order):  # "3 and 4, 5 and 12": a call per pair, its values in order
                 if in_step:
-                    lists[key] = listed[pos::m]
+                    lists[key] = row[pos::m]
                 else:
                     lists.pop(key, None)
     if not lists:
