@@ -13,7 +13,6 @@ Every sample is cumulative, as Prometheus counters are; `watch` turns two sample
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,8 +203,3 @@ def _openai(client: Any, target: str, url: str, root: str, now: float) -> Sample
     s.models = [{"id": model}] if model else []
     return s
 
-
-def to_json(s: Sample) -> str:
-    from dataclasses import asdict
-
-    return json.dumps(asdict(s))
