@@ -202,4 +202,3 @@ def _openai(client: Any, target: str, url: str, root: str, now: float) -> Sample
     s.probe = {"ttft_s": first if first is not None else e2e, "e2e_s": e2e}
     s.models = [{"id": model}] if model else []
     return s
-
