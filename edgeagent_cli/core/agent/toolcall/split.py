@@ -250,6 +250,14 @@ def expand(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
                     lists.pop(key, None)
     if not lists:
         return [arguments]
+    groups = [[k for k in keys if k in lists] for keys in spans.values()]
+    groups = [g for g in groups if g and len({len(lists[k]) for k in g}) == 1]
+    if len(groups) > 1 and not re.search(r"\brespectively\b", text, re.IGNORECASE):
+        # two lists of their own: every pair ("Lakers and Bulls in seasons 2018 and 2020": four calls)
+        calls = [dict(arguments)]
+        for group in groups:
+            calls = [{**call, **{k: lists[k][i] for k in group}} for call in calls for i in range(len(lists[group[0]]))]
+        return calls
     n = max(len(v) for v in lists.values())
     calls = []
     for k in range(n):
@@ -356,52 +364,111 @@ def _frame(toks: list[Token], at: int, taken: set[int]) -> list[str]:
 def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     """The call, then one call per later part of the text that repeats its frame with other values.
 
-    A value's frame is the words before it ("stage" 7, "in" Los Angeles, "depth of" 5). A later part
-    (after "and", "also", "another", ...) that has the same words followed by a value of the same
-    shape gives that parameter its value there; numbers no frame matched take the part's other numbers
-    in order when the counts agree; the other parameters keep theirs. A part that changes nothing is
-    not a call.
+    A value's frame is the words before it ("stage" 7, "in" Los Angeles, "depth of" 5), or the value
+    it follows ("Chicago, Illinois": the state comes after the city). The text after the call's values
+    is cut into pieces at "and", "also", "another", ... and at a comma before a lower-case word
+    ("the factorial of 5, the factorial of 7, and ..."). A piece that has the same words followed by
+    a value of the same shape gives that parameter its value there; numbers no frame matched take the
+    piece's other numbers in order when the counts agree, and a piece of numbers alone ("(45, 60) and
+    (81, 27)") gives them to the call's numbers in order. Pieces add up to one call until a piece
+    changes a parameter the call already changed ("another with entropy criterion, maximum depth of
+    10"): that starts the next call. The other parameters keep the first call's values.
     """
     toks = tokens(text)
     anchors = {k: at for k, v in arguments.items() if isinstance(v, str | int | float) and (at := _find(toks, v))}
     if not anchors:
         return [arguments]
-    taken = {k for a, b in anchors.values() for k in range(a, b)}
+    taken = {k: key for key, (a, b) in anchors.items() for k in range(a, b)}
     end = max(b for _, b in anchors.values())
-    breaks = [i for i in range(end, len(toks)) if toks[i][0].lower() in _PIECE_BREAK]
+    order = sorted(anchors, key=lambda k: anchors[k][0])
+    numeric = [k for k in order if isinstance(arguments[k], int | float) and not isinstance(arguments[k], bool)]
+    breaks = [i for i in range(end, len(toks)) if _piece_break(toks, i)]
     calls = [arguments]
+    current: dict[str, Any] = {}
     for n, start in enumerate(breaks):
         stop = breaks[n + 1] if n + 1 < len(breaks) else len(toks)
-        changed = dict(arguments)
-        used: set[int] = set()
-        unmatched = []
-        for key, (a, _) in sorted(anchors.items(), key=lambda kv: kv[1][0]):
-            frame = _frame(toks, a, taken)
-            piece = [t.lower() for t, _, _ in toks[start + 1 : stop]]
+        changed = _piece(toks, text, arguments, anchors, order, numeric, taken, start + 1, stop)
+        if changed.keys() & current.keys():
+            calls.append({**arguments, **current})
+            current = {}
+        current.update(changed)
+    if current:
+        calls.append({**arguments, **current})
+    out: list[dict[str, Any]] = []
+    for call in calls:
+        if call not in out:
+            out.append(call)
+    return out
+
+
+def _piece_break(toks: list[Token], i: int) -> bool:
+    word = toks[i][0]
+    if word.lower() in _PIECE_BREAK:
+        return True
+    after = toks[i + 1][0] if i + 1 < len(toks) else ""
+    return word == "," and (after in "$€£¥" or (after[:1].islower() and after.lower() not in _JOINERS))
+
+
+def _piece(
+    toks: list[Token],
+    text: str,
+    arguments: dict[str, Any],
+    anchors: dict[str, tuple[int, int]],
+    order: list[str],
+    numeric: list[str],
+    taken: dict[int, str],
+    start: int,
+    stop: int,
+) -> dict[str, Any]:
+    """The values one piece of the text (tokens start..stop) gives the call's parameters (see frames)."""
+    changed: dict[str, Any] = {}
+    used: set[int] = set()
+    ends: dict[str, int] = {}  # where each value found in the piece ends
+    unmatched = []
+    piece = [t.lower() for t, _, _ in toks[start:stop]]
+    for key in order:
+        a = anchors[key]
+        found = None
+        follows = _follows(toks, a[0], taken)
+        if follows is not None and follows in ends:
+            k = ends[follows] + (1 if ends[follows] < stop and toks[ends[follows]][0] == "," else 0)
+            found = _value_at(toks, k, arguments[key], text) if k < stop else None
+            if found is not None and found[1] > stop:
+                found = None
+        if found is None:
+            frame = _frame(toks, a[0], set(taken))
             alone = len(frame) == 2 and not _contains(piece, frame) and piece.count(frame[1]) == 1
-            alone = alone and frame[1] in _PREPOSITIONS
-            if alone and isinstance(arguments[key], str):
+            if alone and frame[1] in _PREPOSITIONS and isinstance(arguments[key], str):
                 frame = frame[1:]  # "with gini" ... "with entropy": the one "with" of the part will do
-            hit = False
-            for i in range(start + 1, stop):
+            for i in range(start, stop):
                 words = [t.lower() for t, _, _ in toks[i - len(frame) + 1 : i + 1]]
                 if not frame or i in used or words != frame:
                     continue
                 found = _value_at(toks, i + 1, arguments[key], text)
-                if found is not None and found[0] != arguments[key]:
-                    changed[key], hit = found[0], True
+                if found is not None:
                     used.update(range(i, found[1]))
                     break
-            if not hit and isinstance(arguments[key], int | float) and not isinstance(arguments[key], bool):
-                unmatched.append(key)
-        rest = [k for k in range(start + 1, stop) if k not in used and _number(toks[k][0]) is not None]
-        if unmatched and used and len(rest) == len(unmatched):  # only where a frame was said again
-            for key, k in zip(unmatched, rest, strict=True):
-                number = _number(toks[k][0]) or 0.0
-                changed[key] = int(number) if isinstance(arguments[key], int) and number.is_integer() else number
-        if changed != arguments and changed not in calls:
-            calls.append(changed)
-    return calls
+        if found is not None and found[0] != arguments[key]:
+            changed[key], ends[key] = found[0], found[1]
+        elif found is not None:
+            ends[key] = found[1]
+        elif key in numeric:
+            unmatched.append(key)
+    rest = [k for k in range(start, stop) if k not in used and _number(toks[k][0]) is not None]
+    bare = all(_number(w) is not None or not re.match(r"\w", w) or w in _JOINERS for w in piece)
+    if unmatched and len(rest) == len(unmatched) and (used or (bare and unmatched == numeric and len(numeric) > 1)):
+        for key, k in zip(unmatched, rest, strict=True):  # only where a frame was said again, or numbers alone
+            number = _number(toks[k][0]) or 0.0
+            value = int(number) if isinstance(arguments[key], int) and number.is_integer() else number
+            if value != arguments[key] or bare:
+                changed[key] = value
+    return changed
+
+
+def _follows(toks: list[Token], at: int, taken: dict[int, str]) -> str | None:
+    """The parameter whose value comes right before token `at` (a comma between): "Chicago, Illinois"."""
+    k = at - 1 if at < 1 or toks[at - 1][0] != "," else at - 2
+    return taken.get(k) if k >= 0 else None
 
 
 def _contains(words: list[str], run: list[str]) -> bool:
