@@ -22,7 +22,15 @@ from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
 from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar, numbers
-from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up, frames, names_only
+from edgeagent_cli.core.agent.toolcall.split import (
+    clauses,
+    expand,
+    follow_up,
+    frames,
+    has_values,
+    names_only,
+    restates,
+)
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 # Greedy decoding loops on small models ("A: I'm a joke" x 40); llama.cpp's common default of 1.1
@@ -304,6 +312,7 @@ class LocalRuntime:
         by_name = {t.get("function", t)["name"]: t for t in tools}
         made: dict[int, dict[str, Any]] = {}  # plan step -> the arguments its call was given
         calls: list[ToolCall] = []
+        single: list[int] = []  # calls that are their step's only call
         raw, count, prompt, finish = "", 0, "", "stop"
         first: dict[
             str, int
@@ -333,9 +342,14 @@ class LocalRuntime:
             for call in toolcall.parse_calls(prefix + body):
                 made.setdefault(k, call.arguments)
                 each = expand(call.arguments, text)  # items listed in one place, or frames said again
-                calls += [
-                    ToolCall(call.name, args) for args in (each if len(each) > 1 else frames(call.arguments, text))
-                ]
+                each = each if len(each) > 1 else frames(call.arguments, text)
+                calls += [ToolCall(call.name, args) for args in each]
+                if len(each) == 1:
+                    single.append(len(calls) - 1)
+        for n in reversed(single):  # a step that only restates or adds to another's call is that call
+            others = [c for m, c in enumerate(calls) if m != n and c.name == calls[n].name]
+            if any(restates(calls[n].arguments, c.arguments) for c in others):
+                del calls[n]
         calls = toolcall.unique(calls)
         reply = self._reply(raw.strip(), calls, finish, prompt, count, t0, route)
         if not calls:
@@ -382,8 +396,12 @@ class LocalRuntime:
                 probs = {_name(t): probability(features(text, t, joined[_name(t)])) for t in likely}
                 best = max(probs, key=lambda k: probs[k])
                 params = by_name[best].get("function", by_name[best]).get("parameters") or {}
-                if names_only(part, by_name[best]):
+                if names_only(part, by_name[best]) or (not has_values(part) and not plan):
                     carry, carried = text, joined  # "Use the calculator.": it serves its neighbour's call
+                elif not has_values(part) and not carry and best == plan[-1].tool:
+                    # "I need the intersection points of these two functions.", "Also apply standardization.":
+                    # more words for the step before, not a call of their own
+                    plan[-1] = Step(plan[-1].tool, f"{plan[-1].text} {part}", plan[-1].follows)
                 elif probs[best] >= CALL_PROBABILITY and covered(params, text) >= 1:
                     plan.append(Step(best, text))
                     carry, carried = "", {k: 0.0 for k in carried}

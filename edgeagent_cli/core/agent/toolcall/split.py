@@ -475,6 +475,28 @@ def _contains(words: list[str], run: list[str]) -> bool:
     return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
 
 
+_VALUE = re.compile(r"\d|'[^']+'|\"[^\"]+\"|\[|\b[a-z]\s*[+*/^=]|(?<=[\w,;:] )[A-Z]|(?<=[\w,;:] )\w+[A-Z]")
+
+
+def has_values(clause: str) -> bool:
+    """Does the clause write any value a call could take: a number, a quoted string, a list, a formula,
+    or a name (a capitalised word that does not start the sentence; "I" is no name)?
+    "I need to find the intersection points of these two functions." writes none."""
+    return bool(_VALUE.search(re.sub(r"\bI\b", "i", clause)))
+
+
+def restates(call: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Does `call` say nothing `other` does not? Each of its values is other's value for that parameter,
+    or one it repeats from another of its own parameters (a value the text lacked: "book_id": "book",
+    "branch_id": "book"). Then the step that made it only restated, or added to, the other's request
+    ("... calculate the cosine similarity." "I want the result rounded to 2 decimal places.")."""
+
+    def repeated(key: str, value: Any) -> bool:
+        return not isinstance(value, bool) and any(k != key and v == value for k, v in call.items())
+
+    return bool(call) and all(other.get(k) == v or repeated(k, v) for k, v in call.items())
+
+
 def names_only(clause: str, tool: dict[str, Any]) -> bool:
     """The clause says which tool to use and nothing it should be used on ("Use the calculator.")."""
     fn = tool.get("function", tool)
