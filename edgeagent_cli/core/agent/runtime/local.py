@@ -29,6 +29,7 @@ from edgeagent_cli.core.agent.toolcall.split import (
     frames,
     has_values,
     names_only,
+    refer,
     restates,
 )
 from edgeagent_cli.core.errors import EdgeError, ExitCode
@@ -340,6 +341,8 @@ class LocalRuntime:
             count += n
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
+                if not has_values(step.text):  # "... and what his most famous discovery was": his = the name before
+                    call = ToolCall(call.name, refer(call.arguments, [made[j] for j in sorted(made, reverse=True)]))
                 made.setdefault(k, call.arguments)
                 each = expand(call.arguments, text)  # items listed in one place, or frames said again
                 each = each if len(each) > 1 else frames(call.arguments, text)

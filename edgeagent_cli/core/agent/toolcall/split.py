@@ -485,6 +485,22 @@ def has_values(clause: str) -> bool:
     return bool(_VALUE.search(re.sub(r"\bI\b", "i", clause)))
 
 
+def refer(arguments: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """A call made from words that write no value ("also find the nature of the offenses he committed")
+    takes its values from the nearest earlier call with a parameter of the same name ("criminal_name":
+    "John Doe"); the words it was decoded from could only give it a phrase."""
+    out = dict(arguments)
+    for key, value in arguments.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            continue
+        for call in earlier:
+            same = [k for k in call if k == key or (min(len(k), len(key)) >= 4 and (k in key or key in k))]
+            if same and isinstance(call[same[0]], type(value)) and not isinstance(call[same[0]], bool):
+                out[key] = call[same[0]]
+                break
+    return out
+
+
 def restates(call: dict[str, Any], other: dict[str, Any]) -> bool:
     """Does `call` say nothing `other` does not? Each of its values is other's value for that parameter,
     or one it repeats from another of its own parameters (a value the text lacked: "book_id": "book",
