@@ -405,7 +405,7 @@ class LocalRuntime:
                     # "I need the intersection points of these two functions.", "Also apply standardization.":
                     # more words for the step before, not a call of their own
                     plan[-1] = Step(plan[-1].tool, f"{plan[-1].text} {part}", plan[-1].follows)
-                elif probs[best] >= CALL_PROBABILITY and (
+                elif (probs[best] >= CALL_PROBABILITY or (plan and best == plan[-1].tool and has_values(part))) and (
                     covered(params, text) >= 1 or (not has_values(part) and not carry and best != plan[-1].tool)
                 ):  # "Also, compute the total distance covered": the numbers are the step before's (refer)
                     plan.append(Step(best, text))
