@@ -320,7 +320,7 @@ _PREPOSITIONS = {"in", "at", "for", "with", "from", "to", "on", "by", "near"}
 def _value_at(toks: list[Token], i: int, like: Any, text: str) -> tuple[Any, int] | None:
     """The value shaped like `like` that starts at token i (after an article or a currency sign):
     (value, end index)."""
-    while i < len(toks) and (toks[i][0].lower() in _ARTICLES or toks[i][0] in "$€£¥#"):
+    while i < len(toks) and (toks[i][0].lower() in _ARTICLES or toks[i][0] in "$€£¥#'\""):
         i += 1
     if i >= len(toks):
         return None
@@ -365,8 +365,8 @@ def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     """The call, then one call per later part of the text that repeats its frame with other values.
 
     A value's frame is the words before it ("stage" 7, "in" Los Angeles, "depth of" 5), or the value
-    it follows ("Chicago, Illinois": the state comes after the city). The text after the call's values
-    is cut into pieces at "and", "also", "another", ... and at a comma before a lower-case word
+    it follows ("Chicago, Illinois": the state comes after the city). The text after the call's first
+    value, less the pieces that hold the call's own values, is cut into pieces at "and", "also", "another", ... and at a comma before a lower-case word
     ("the factorial of 5, the factorial of 7, and ..."). A piece that has the same words followed by
     a value of the same shape gives that parameter its value there; numbers no frame matched take the
     piece's other numbers in order when the counts agree, and a piece of numbers alone ("(45, 60) and
@@ -379,7 +379,7 @@ def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     if not anchors:
         return [arguments]
     taken = {k: key for key, (a, b) in anchors.items() for k in range(a, b)}
-    end = max(b for _, b in anchors.values())
+    end = min(b for _, b in anchors.values())
     order = sorted(anchors, key=lambda k: anchors[k][0])
     numeric = [k for k in order if isinstance(arguments[k], int | float) and not isinstance(arguments[k], bool)]
     breaks = [i for i in range(end, len(toks)) if _piece_break(toks, i)]
@@ -387,6 +387,8 @@ def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     current: dict[str, Any] = {}
     for n, start in enumerate(breaks):
         stop = breaks[n + 1] if n + 1 < len(breaks) else len(toks)
+        if any(start < k < stop for k in taken):
+            continue  # a piece of the call's own values ("... returned in a 'dictionary' format")
         changed = _piece(toks, text, arguments, anchors, order, numeric, taken, start + 1, stop)
         if changed.keys() & current.keys():
             calls.append({**arguments, **current})
@@ -437,9 +439,9 @@ def _piece(
                 found = None
         if found is None:
             frame = _frame(toks, a[0], set(taken))
-            alone = len(frame) == 2 and not _contains(piece, frame) and piece.count(frame[1]) == 1
-            if alone and frame[1] in _PREPOSITIONS and isinstance(arguments[key], str):
-                frame = frame[1:]  # "with gini" ... "with entropy": the one "with" of the part will do
+            alone = len(frame) == 2 and not _contains(piece, frame) and frame[1] in _PREPOSITIONS
+            if alone and isinstance(arguments[key], str):
+                frame = frame[1:]  # "with gini" ... "with entropy": the preposition alone will do
             for i in range(start, stop):
                 words = [t.lower() for t, _, _ in toks[i - len(frame) + 1 : i + 1]]
                 if not frame or i in used or words != frame:
