@@ -201,13 +201,15 @@ def grounded_schema(params: dict[str, Any], grounding: Grounding) -> tuple[dict[
                 settled.append(key)
             elif kind in _NUMBER_KINDS and grounding.numbers:
                 settled.append(key)
-        desc_numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", str(schema.get("description") or ""))]
+        percent_whole = "percent" in f"{key} {schema.get('description') or ''}".lower()
+        # "a rate of 5% would be 0.05": 5 is no value for a rate given as a decimal
+        shown = r"-?\d+(?:\.\d+)?" if percent_whole else r"-?\d+(?:\.\d+)?(?![\d.]|\s?%)"
+        desc_numbers = [float(x) for x in re.findall(shown, str(schema.get("description") or ""))]
         default = schema.get("default")
         if isinstance(default, int | float) and not isinstance(default, bool):
             desc_numbers.append(float(default))
         items = schema.get("items")
         target: dict[str, Any] = items if schema.get("type") == "array" and isinstance(items, dict) else schema
-        percent_whole = "percent" in f"{key} {schema.get('description') or ''}".lower()
         rule = grounding.value(target, desc_numbers, percent_whole)
         if rule is not None:
             marker = f"@@ground{len(markers)}@@"
