@@ -11,7 +11,16 @@ import pytest
 from edgeagent_cli.core.agent import eval as bfcl
 from edgeagent_cli.core.agent.runtime import router
 from edgeagent_cli.core.agent.toolcall.ground import Grounding, covered, grounded_grammar, grounded_schema, numbers
-from edgeagent_cli.core.agent.toolcall.split import clauses, expand, follow_up, frames
+from edgeagent_cli.core.agent.toolcall.split import (
+    clauses,
+    conform,
+    expand,
+    follow_up,
+    frames,
+    has_values,
+    refer,
+    restates,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BFCL = Path(__file__).resolve().parent / "data" / "bfcl"
@@ -180,6 +189,35 @@ def test_compare_reports_each_categorys_change(tmp_path: Path) -> None:
             "Find the roots of a quadratic equation given coefficients a = 3, b = -11, and c = -4.",
             [{"a": 3, "b": -11, "c": -4}],
         ),
+        (  # a comma before a lower-case word cuts a piece; pieces that change the same value are calls
+            {"number": 5},
+            "What is the factorial of 5, the factorial of 7, and the factorial of 9?",
+            [{"number": 5}, {"number": 7}, {"number": 9}],
+        ),
+        (  # the state follows the city; the amount takes the piece's number
+            {"amount": 30.45, "city": "Chicago", "state": "Illinois"},
+            "Sales tax on $30.45 in Chicago, Illinois, $52.33 in Sacramento, California and $11.23 in Portland, Oregon.",
+            [
+                {"amount": 30.45, "city": "Chicago", "state": "Illinois"},
+                {"amount": 52.33, "city": "Sacramento", "state": "California"},
+                {"amount": 11.23, "city": "Portland", "state": "Oregon"},
+            ],
+        ),
+        (  # numbers alone, in the call's order
+            {"num1": 45, "num2": 60},
+            "The GCD of the pairs (45, 60) and (81, 27)?",
+            [{"num1": 45, "num2": 60}, {"num1": 81, "num2": 27}],
+        ),
+        (  # a value said after the repeated part is the call's own, not a piece
+            {"number": 4567, "return_type": "dictionary"},
+            "Factorize the number 4567 and the number 7890, returned in a 'dictionary' format.",
+            [{"number": 4567, "return_type": "dictionary"}, {"number": 7890, "return_type": "dictionary"}],
+        ),
+        (  # a lone trailing number is not a piece of numbers
+            {"years": 5},
+            "Compound interest for 5 years and 10%.",
+            [{"years": 5}],
+        ),
         (  # "the distance" is not "the fastest" said again
             {"start": "London", "method": "fastest"},
             "What is the fastest route from London? Also provide an estimate of the distance.",
@@ -208,3 +246,60 @@ def test_numbers_in_scientific_notation_are_one_number() -> None:
     assert numbers("charged bodies of 1e-9 and 2e-9 at a distance of 0.05.") == [1e-9, 2e-9, 0.05]
     assert numbers("6.022e23 molecules, or 2E+3.") == [6.022e23, 2000.0]
     assert numbers("the 3e model") == [3.0]  # a name, not an exponent
+
+
+def test_two_lists_of_their_own_are_every_pair_unless_respectively() -> None:
+    calls = expand(
+        {"team": "Lakers", "season": 2018}, "Winning percentage of Lakers and Bulls in seasons 2018 and 2020."
+    )
+    assert [(c["team"], c["season"]) for c in calls] == [
+        ("Lakers", 2018), ("Lakers", 2020), ("Bulls", 2018), ("Bulls", 2020)
+    ]  # fmt: skip
+    zipped = expand({"team": "Lakers", "season": 2018}, "Lakers and Bulls in seasons 2018 and 2020 respectively.")
+    assert [(c["team"], c["season"]) for c in zipped] == [("Lakers", 2018), ("Bulls", 2020)]
+
+
+def test_a_clause_with_no_value_restates_or_refers() -> None:
+    assert not has_values("I need to find the intersection points of these two functions.")
+    assert not has_values("Could you help me with a two-step conversion?")
+    assert not has_values("Also, what was his most famous discovery?")
+    for text in ("I have another function '3x+9'.", "Find cases in New York", "rounded to 2 places", "f(x)=x^2"):
+        assert has_values(text), text
+    # a call whose values are all the other call's, or repeated from its own parameters, says nothing new
+    assert restates({"v1": [1, 2], "v2": [3, 4]}, {"v1": [1, 2], "v2": [3, 4], "rounding": 2})
+    assert restates({"q1": 5, "t1": 300, "q2": 5, "t2": 300}, {"q1": 5, "t1": 300, "q2": 3, "t2": 500})
+    assert not restates({"q1": 5, "t1": 300, "q2": 3, "t2": 500}, {"q1": 5, "t1": 300, "q2": 4, "t2": 300})
+    assert not restates({"flag": True, "other": True}, {"flag": False, "other": False})
+    earlier = [{"criminal_name": "John Doe", "region": "New York"}]
+    assert refer({"criminal_name": "the offenses he committed"}, earlier) == {"criminal_name": "John Doe"}
+    assert refer({"company_name": "the company", "years": 3}, [{"company": "XYZ", "years": 3}])["company_name"] == "XYZ"
+    assert refer({"city": "there"}, [{"count": 3}]) == {"city": "there"}  # nothing of that name: kept
+
+
+def test_a_percentage_shown_in_a_description_is_no_decimal_candidate() -> None:
+    tool = {
+        "name": "compound",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "rate": {"type": "number", "description": "As a decimal: a rate of 5% would be 0.05."},
+            },
+            "required": ["rate"],
+        },
+    }
+    grammar = grounded_grammar(tool, "Compound $1000 at an annual rate of 3% for 10 years.")
+    rule = next(line for line in grammar.splitlines() if line.startswith("num"))
+    assert '"0.03"' in rule and '"5"' not in rule
+
+
+def test_calls_the_rules_make_keep_to_the_schema() -> None:
+    params = {
+        "type": "object",
+        "properties": {
+            "company": {"type": "string"},
+            "frequency": {"type": "string", "enum": ["quarterly", "annually"]},
+        },
+        "required": ["company"],
+    }
+    calls = [{"company": "Microsoft", "frequency": "annual"}, {"company": "Microsoft", "frequency": "weekly"}]
+    assert conform(calls, params) == [{"company": "Microsoft", "frequency": "annually"}]

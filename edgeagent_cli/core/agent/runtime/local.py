@@ -24,6 +24,7 @@ from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
 from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar, numbers
 from edgeagent_cli.core.agent.toolcall.split import (
     clauses,
+    conform,
     expand,
     follow_up,
     frames,
@@ -323,11 +324,12 @@ class LocalRuntime:
         for k in sorted(remaining, key=lambda k: first[plan[k].tool]):
             step = plan[k]
             tool = by_name[step.tool]
+            params = tool.get("function", tool).get("parameters") or {}
             base = made.get(step.follows) if step.follows is not None else None
             if base is not None:
-                args = follow_up(base, step.text, tool.get("function", tool).get("parameters") or {})
+                args = follow_up(base, step.text, params)
                 if args is not None:
-                    calls += [ToolCall(step.tool, a) for a in expand(args, step.text)]
+                    calls += [ToolCall(step.tool, a) for a in conform(expand(args, step.text), params)]
                 continue
             text = step.text if step.follows is None else f"{plan[step.follows].text} {step.text}"
             head = messages[: asked if asked is not None else len(messages)] + [{"role": "user", "content": text}]
@@ -346,6 +348,10 @@ class LocalRuntime:
                 made.setdefault(k, call.arguments)
                 each = expand(call.arguments, text)  # items listed in one place, or frames said again
                 each = each if len(each) > 1 else frames(call.arguments, text)
+                if each[0] == call.arguments:  # the decoded call fits the schema; what the rules made must too
+                    each = [call.arguments, *conform(each[1:], params)]
+                else:
+                    each = conform(each, params) or [call.arguments]
                 calls += [ToolCall(call.name, args) for args in each]
                 if len(each) == 1:
                     single.append(len(calls) - 1)

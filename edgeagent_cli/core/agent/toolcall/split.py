@@ -503,6 +503,28 @@ def refer(arguments: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str,
     return out
 
 
+def conform(calls: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The calls the splitting rules made, each still valid for the tool's schema: a value read from
+    the text that is not one of a parameter's enum becomes the one option it names ("annual" ->
+    "annually", "Quarterly" -> "quarterly"); a call that still does not fit is dropped."""
+    from edgeagent_cli.core.agent.toolcall.schema import check_arguments
+
+    props = params.get("properties") or {}
+    out = []
+    for call in calls:
+        fixed = dict(call)
+        for key, value in call.items():
+            options = (props.get(key) or {}).get("enum") if isinstance(props.get(key), dict) else None
+            if options and value not in options and isinstance(value, str):
+                stem = value.lower()[:5]
+                named = [o for o in options if isinstance(o, str) and o.lower()[:5] == stem and len(stem) >= 3]
+                if len(named) == 1:
+                    fixed[key] = named[0]
+        if not check_arguments(fixed, params):
+            out.append(fixed)
+    return out
+
+
 def restates(call: dict[str, Any], other: dict[str, Any]) -> bool:
     """Does `call` say nothing `other` does not? Each of its values is other's value for that parameter,
     or one it repeats from another of its own parameters (a value the text lacked: "book_id": "book",
