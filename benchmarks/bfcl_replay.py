@@ -49,8 +49,10 @@ def install_memo(store: dict) -> None:
             return generate(self, prompt, grammar, max_tokens, until)
         key = ("gen", prompt, grammar, max_tokens)
         if key not in store:
-            store[key] = generate(self, prompt, grammar, max_tokens)
-        return store[key]
+            store[key] = (*generate(self, prompt, grammar, max_tokens), self.logprob)
+        text, finish, count, *logprob = store[key]
+        self.logprob = logprob[0] if logprob else float("nan")  # answers kept before it was
+        return text, finish, count
 
     router.Router._logprob = remembered_logprob  # type: ignore[method-assign]
     constrained.ConstrainedDecoder.generate = remembered_generate  # type: ignore[method-assign]

@@ -357,3 +357,18 @@ def test_ctrl_c_with_json_prints_the_transcript_so_far_and_the_error(smollm2: Pa
     assert doc["error"]["code"] == 130 and doc["exit_code"] == 130
     assert doc["messages"][0] == {"role": "user", "content": STORY}
     assert err.strip().splitlines()[-1] == "interrupted"
+
+
+def test_two_parameters_do_not_share_one_value_the_request_writes_once(smollm2: Path) -> None:
+    """BFCL multiple_12: greedy, SmolLM2 gives both years' revenue as $1.2M. Decoded again with 1200000
+    barred for one parameter and then for the other, the likelier call has $1M for 2019."""
+    from edgeagent_cli.core.agent import eval as bfcl
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime
+
+    entries, _ = bfcl.load(BFCL, None, None, ["multiple"])
+    entry = next(e for e in entries if e["id"] == "multiple_12")
+    tools, _names = bfcl.tools_for(entry)
+    rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
+    reply = rt.turn(bfcl.question_messages(entry), tools, "auto")
+    (call,) = reply.calls
+    assert call.arguments["year1_revenue"] == 1_000_000 and call.arguments["year2_revenue"] == 1_200_000

@@ -303,3 +303,36 @@ def test_calls_the_rules_make_keep_to_the_schema() -> None:
     }
     calls = [{"company": "Microsoft", "frequency": "annual"}, {"company": "Microsoft", "frequency": "weekly"}]
     assert conform(calls, params) == [{"company": "Microsoft", "frequency": "annually"}]
+
+
+def test_a_value_to_avoid_is_no_candidate_for_that_parameter() -> None:
+    import llama_cpp
+
+    tool = {
+        "name": "assess_growth",
+        "parameters": {
+            "type": "object",
+            "properties": {"species": {"type": "string"}, "location": {"type": "string"}, "years": {"type": "integer"}},
+            "required": ["species", "location", "years"],
+        },
+    }
+    text = "Assess the growth of deer in Washington state over 10 years, every 10 or 5 years."
+    grammar = grounded_grammar(tool, text, avoid={"location": ("deer",), "years": (10,)})
+    assert grammar is not None
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    rules = dict(line.split(" ::= ", 1) for line in grammar.splitlines() if " ::= " in line)
+    deer = next(i for i, (tok, _s, _e) in enumerate(Grounding(text).tokens) if tok == "deer")
+    barred = [name for name in rules if name.startswith("span") and name != "span"]
+    assert len(barred) == 1 and f"w{deer} " not in rules[barred[0]] and f"w{deer} " in rules["span"]
+    assert any(name.startswith("num") and '"10"' not in r and '"5"' in r for name, r in rules.items())
+    # a parameter the request offers nothing else: no grammar, and the caller keeps what it has
+    assert grounded_grammar(tool, "Assess deer over 10 years", avoid={"years": (10,)}) is None
+
+
+def test_a_value_written_twice_may_be_two_parameters_values() -> None:
+    from edgeagent_cli.core.agent.toolcall.ground import stated_twice
+
+    assert stated_twice("$10000 at 5% for 5 years", 5)  # a percentage and a number of years
+    assert not stated_twice("$10000 at 5% for 6 years", 5)
+    assert stated_twice("from Paris to Lyon, then Paris again", "Paris")
+    assert not stated_twice("deer in Washington", "deer")

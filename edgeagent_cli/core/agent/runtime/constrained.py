@@ -35,6 +35,7 @@ class ConstrainedDecoder:
         self._small = (llama_cpp.llama_token_data * TOP_K)()
         self._full: Any = None
         self._quote = 0
+        self.logprob = 0.0  # the log-probability of the last completion, under the grammar's choices
 
     def _piece_table(self) -> None:
         """Every token's bytes, once (about 60 ms for a 49k vocabulary)."""
@@ -128,12 +129,15 @@ class ConstrainedDecoder:
         if not smpl:
             raise ValueError("llama.cpp could not parse the tool-call grammar")
         out, count, finish = b"", 0, "length"
+        self.logprob = 0.0
         try:
             self._feed(tokens)
             ctx = llm._ctx.ctx
             while count < max_tokens:
                 logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx, -1), shape=(self.n_vocab,))
                 tok = self._pick(smpl, logits, out)
+                top = float(logits.max())
+                self.logprob += float(logits[tok]) - top - float(np.log(np.exp(logits - top).sum()))
                 if lib.llama_vocab_is_eog(self.vocab, tok):
                     finish = "stop"
                     break

@@ -46,8 +46,8 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def numbers(text: str, percent_whole: bool = False) -> list[float]:
-    """The numbers a text states, in order of appearance, without repeats.
+def numbers(text: str, percent_whole: bool = False, repeats: bool = False) -> list[float]:
+    """The numbers a text states, in order of appearance, without repeats (unless `repeats`).
 
     "5%" is 0.05, or 5 for a parameter that is itself a percentage (`percent_whole`); "$1.2M" and
     "3 million" are 1200000 and 3000000 only: offered "1" too, a greedy model stops after the "1".
@@ -71,8 +71,17 @@ def numbers(text: str, percent_whole: bool = False) -> list[float]:
     for word in re.findall(r"[a-z]+", lowered):
         if word in _WORDS:
             out.append(float(_WORDS[word]))
+    if repeats:
+        return out
     seen: set[float] = set()
     return [v for v in out if not (v in seen or seen.add(v))]  # type: ignore[func-returns-value]
+
+
+def stated_twice(text: str, value: Any) -> bool:
+    """Does the request write this value in two places ("5% for 5 years", "from Paris ... in Paris")?"""
+    if isinstance(value, str):
+        return len(re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", text)) >= 2
+    return max(numbers(text, whole, repeats=True).count(value) for whole in (False, True)) >= 2
 
 
 def _number_literal(value: float, integer: bool) -> str | None:
@@ -112,6 +121,10 @@ def _gbnf(text: str) -> str:
     return '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _span(name: str, begin: list[int]) -> str:
+    return f'{name} ::= "\\"" ( {" | ".join(f"w{i}" for i in begin)} ) "\\"" space'
+
+
 class Grounding:
     """The request's candidate values, and the GBNF rules that offer them."""
 
@@ -121,8 +134,12 @@ class Grounding:
         self.numbers = numbers(text)
         self.rules: dict[str, str] = {}
 
-    def span_rule(self) -> str:
-        """A JSON string holding any contiguous run of the request's tokens, as they are written."""
+    def span_rule(self, avoid: tuple[str, ...] = ()) -> str | None:
+        """A JSON string holding any contiguous run of the request's tokens, as they are written.
+
+        With `avoid`, no run that begins with one of those values (other parameters'): None when every
+        run does.
+        """
         if "span" not in self.rules:
             toks = self.tokens
             if not toks:
@@ -134,16 +151,26 @@ class Grounding:
                     gap = self.text[end : toks[i + 1][1]]
                     rule += f" ( {_gbnf(gap) if gap else ''} w{i + 1} )?"
                 self.rules[f"w{i}"] = rule
-            # A value never begins with punctuation that ends a phrase ("What is 17*23? Use it." offers
-            # no "? Use it."); punctuation inside a word still may ("../../etc/x.txt").
-            begin = [
-                i
-                for i, (tok, _s, end) in enumerate(toks)
-                if not (_CLOSING.fullmatch(tok) and self.text[end : end + 1] in ("", " ", "\n", "\t"))
-            ] or [0]
-            starts = " | ".join(f"w{i}" for i in begin)
-            self.rules["span"] = f'span ::= "\\"" ( {starts} ) "\\"" space'
-        return "span"
+            self.rules["span"] = _span("span", self._starts(()) or [0])
+        if not avoid or not self.tokens:
+            return "span"
+        begin = self._starts(avoid)
+        if not begin:
+            return None
+        name = f"span{len(self.rules)}"
+        self.rules[name] = _span(name, begin)
+        return name
+
+    def _starts(self, avoid: tuple[str, ...]) -> list[int]:
+        """The tokens a value may begin at. Never punctuation that ends a phrase ("What is 17*23? Use
+        it." offers no "? Use it."; punctuation inside a word still may: "../../etc/x.txt"), nor where
+        the text writes a value to avoid."""
+        return [
+            i
+            for i, (tok, start, end) in enumerate(self.tokens)
+            if not (_CLOSING.fullmatch(tok) and self.text[end : end + 1] in ("", " ", "\n", "\t"))
+            and not any(self.text.startswith(value, start) for value in avoid)
+        ]
 
     def number_rule(self, values: list[float], integer: bool) -> str | None:
         literals = [lit for v in values if (lit := _number_literal(v, integer)) is not None]
@@ -156,22 +183,32 @@ class Grounding:
         return name
 
     def value(
-        self, schema: dict[str, Any], description_numbers: list[float], percent_whole: bool = False
+        self,
+        schema: dict[str, Any],
+        description_numbers: list[float],
+        percent_whole: bool = False,
+        avoid: tuple[Any, ...] = (),
     ) -> str | None:
-        """The rule for one parameter's value, or None to leave its plain type."""
+        """The rule for one parameter's value, or None to leave its plain type; never `avoid`."""
         kind = schema.get("type")
         if "enum" in schema or "const" in schema:
             return None
         if kind in _STRING_KINDS:
-            return self.span_rule()
+            return self.span_rule(tuple(v for v in avoid if isinstance(v, str) and v))
         if kind in _NUMBER_KINDS:
             stated = numbers(self.text, percent_whole) if percent_whole else self.numbers
-            return self.number_rule(stated + description_numbers, kind == "integer")
+            values = [v for v in stated + description_numbers if v not in avoid]
+            return self.number_rule(values, kind == "integer")
         return None
 
 
-def grounded_schema(params: dict[str, Any], grounding: Grounding) -> tuple[dict[str, Any], dict[str, str]]:
+def grounded_schema(
+    params: dict[str, Any], grounding: Grounding, avoid: dict[str, tuple[Any, ...]] | None = None
+) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The tool's parameters with values marked for grounding: (schema, marker -> rule name).
+
+    `avoid`: values a parameter may not take (other parameters have them); None when the request
+    offers that parameter no other value.
 
     Optional parameters the request does not mention are left out. One it settles is made required:
     a value of its enum or description the request writes ("in Celsius"), a flag the request names
@@ -210,7 +247,9 @@ def grounded_schema(params: dict[str, Any], grounding: Grounding) -> tuple[dict[
             desc_numbers.append(float(default))
         items = schema.get("items")
         target: dict[str, Any] = items if schema.get("type") == "array" and isinstance(items, dict) else schema
-        rule = grounding.value(target, desc_numbers, percent_whole)
+        rule = grounding.value(target, desc_numbers, percent_whole, (avoid or {}).get(key, ()))
+        if rule is None and key in (avoid or {}):
+            return None
         if rule is not None:
             marker = f"@@ground{len(markers)}@@"
             markers[marker] = rule
@@ -232,10 +271,13 @@ def covered(params: dict[str, Any], text: str) -> float:
     return min(1.0, len(numbers(text)) / len(wanted))
 
 
-def grounded_grammar(tool: dict[str, Any], text: str, max_items: int = 16) -> str:
+def grounded_grammar(
+    tool: dict[str, Any], text: str, max_items: int = 16, avoid: dict[str, tuple[Any, ...]] | None = None
+) -> str | None:
     """GBNF for one call's arguments and its closing, values grounded in `text` (see module doc).
 
-    It starts where `call_prefix(name)` ends.
+    It starts where `call_prefix(name)` ends. With `avoid` (parameter -> values it may not take), None
+    when the request has no other value for one of them.
     """
     from llama_cpp.llama_grammar import SchemaConverter
 
@@ -246,7 +288,10 @@ def grounded_grammar(tool: dict[str, Any], text: str, max_items: int = 16) -> st
     params = fn.get("parameters") or {}
     if params.get("type") != "object":
         params = {"type": "object", "properties": {}}
-    schema, markers = grounded_schema(params, grounding)
+    marked = grounded_schema(params, grounding, avoid)
+    if marked is None:
+        return None
+    schema, markers = marked
     conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     schema = conv.resolve_refs(bounded(schema, max_items), "tool")
     args = conv.visit(schema, "args")
