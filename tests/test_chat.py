@@ -372,3 +372,20 @@ def test_two_parameters_do_not_share_one_value_the_request_writes_once(smollm2: 
     reply = rt.turn(bfcl.question_messages(entry), tools, "auto")
     (call,) = reply.calls
     assert call.arguments["year1_revenue"] == 1_000_000 and call.arguments["year2_revenue"] == 1_200_000
+
+
+def test_the_next_call_takes_the_values_the_request_writes_after_the_first(smollm2: Path) -> None:
+    """BFCL parallel_11: "3000 sq ft. in location New York and 4000 sq ft. in Los Angeles" is two calls;
+    no rule reads the second frame ("in location" vs "in"), the model does, one call after the other."""
+    from edgeagent_cli.core.agent import eval as bfcl
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime
+
+    entries, _ = bfcl.load(BFCL, None, None, ["parallel"])
+    entry = next(e for e in entries if e["id"] == "parallel_11")
+    tools, _names = bfcl.tools_for(entry)
+    rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
+    reply = rt.turn(bfcl.question_messages(entry), tools, "auto")
+    assert [c.arguments for c in reply.calls] == [
+        {"location": "New York", "size": 3000},
+        {"location": "Los Angeles", "size": 4000},
+    ]

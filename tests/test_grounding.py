@@ -336,3 +336,36 @@ def test_a_value_written_twice_may_be_two_parameters_values() -> None:
     assert not stated_twice("$10000 at 5% for 6 years", 5)
     assert stated_twice("from Paris to Lyon, then Paris again", "Paris")
     assert not stated_twice("deer in Washington", "deer")
+
+
+def test_the_next_call_finds_its_values_after_the_last_calls() -> None:
+    from edgeagent_cli.core.agent.toolcall.split import reach, rest_after
+
+    text = "Predict the price of a house of 3000 sq ft in New York and 4000 sq ft in Los Angeles."
+    at = reach({"location": "New York", "size": 3000}, text)
+    assert at == text.index(" and")
+    assert rest_after(text, at) == "4000 sq ft in Los Angeles."
+    assert rest_after("The population of Brazil is 213 million.", 0) is None  # no piece after
+    assert reach({"population": 213_000_000}, "Brazil has 213 million people") == len("Brazil has 213 million")
+    assert rest_after("Tell me about Paris and what it is known for", 0) is None  # a piece with no value
+
+
+def test_a_kept_value_is_offered_beside_the_texts() -> None:
+    import llama_cpp
+
+    tool = {
+        "name": "predict",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}, "rooms": {"type": "array", "items": {"type": "string"}}},
+            "required": ["location"],
+        },
+    }
+    grammar = grounded_grammar(tool, "4000 sq ft in Los Angeles", keep={"location": "New York", "rooms": ["den"]})
+    assert grammar is not None
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    assert '"\\"New York\\"" space |' in grammar and '"[\\"den\\"]" space |' in grammar
+    barred = grounded_grammar(
+        tool, "4000 sq ft in Los Angeles", avoid={"location": ("New York",)}, keep={"location": "New York"}
+    )
+    assert barred is not None and "New York" not in barred  # a value to avoid is not kept

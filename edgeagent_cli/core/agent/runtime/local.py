@@ -30,7 +30,9 @@ from edgeagent_cli.core.agent.toolcall.split import (
     frames,
     has_values,
     names_only,
+    reach,
     refer,
+    rest_after,
     restates,
 )
 from edgeagent_cli.core.errors import EdgeError, ExitCode
@@ -352,6 +354,10 @@ class LocalRuntime:
                     each = [call.arguments, *conform(each[1:], params)]
                 else:
                     each = conform(each, params) or [call.arguments]
+                if len(each) == 1 and NEXT_CALLS:
+                    more, n = self._next_calls(prompt, tool, text, call.arguments)
+                    each += conform(more, params)
+                    count += n
                 calls += [ToolCall(call.name, args) for args in each]
                 if len(each) == 1:
                     single.append(len(calls) - 1)
@@ -399,6 +405,53 @@ class LocalRuntime:
                 break
             _, body, finish, avoid = best
         return body, finish, count
+
+    def _next_calls(
+        self, prompt: str, tool: dict[str, Any], text: str, first: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Further calls to the same tool, each made by the model after the ones before it, with values
+        from the text after the last call's values ("... 3000 sq ft in New York and 4000 sq ft in Los
+        Angeles"): each parameter takes a value of that text or keeps the last call's. It ends when the
+        text after the last call's values has no piece that writes a value, or a call changes nothing.
+        """
+        assert self._decoder is not None
+        name = _name(tool)
+        prefix = toolcall.call_prefix(name)
+        made, count = [first], 0
+        at = reach(first, text)
+        while at is not None and len(made) <= NEXT_CALLS:
+            rest = rest_after(text, at)
+            if rest is None:
+                break
+            shown = "".join(toolcall.render_call(ToolCall(name, args)) + "\n" for args in made)
+            best: tuple[float, dict[str, Any], int] | None = None
+            # Left free, the model writes the last call again. So its numbers change when the rest of
+            # the text has as many, and besides them one string parameter in turn must change (or none):
+            # the likeliest of those calls is the next one.
+            last = made[-1]
+            scalar = [k for k, v in last.items() if isinstance(v, str | int | float) and not isinstance(v, bool)]
+            numeric = [k for k in scalar if not isinstance(last[k], str)]
+            base = {k: (last[k],) for k in numeric} if numeric and len(numbers(rest)) >= len(numeric) else {}
+            options = ([base] if base else []) + [{**base, k: (last[k],)} for k in scalar if k not in numeric]
+            for avoid in options:
+                grammar = grounded_grammar(tool, rest, avoid=avoid, keep=last)
+                if grammar is None:
+                    continue
+                body, _, n = self._decoder.generate(prompt + shown + prefix, grammar, self.max_tokens)
+                count += n
+                calls = toolcall.parse_calls(prefix + body)
+                if len(calls) != 1 or calls[0].arguments in made or _shared_value(calls[0].arguments, text):
+                    continue
+                args = calls[0].arguments
+                end = reach({k: v for k, v in args.items() if made[-1].get(k) != v}, rest)
+                score = self._decoder.logprob / max(n, 1)
+                if end is not None and (best is None or score > best[0]):
+                    best = (score, args, end)
+            if best is None:
+                break
+            at = len(text) - len(rest) + best[2]
+            made.append(best[1])
+        return made[1:], count
 
     def _plan(self, request: str, tools: list[dict[str, Any]], tool_choice: str) -> tuple[list[Step], dict[str, Any]]:
         """The calls the request needs, each with the part of the request it serves, and how it was decided.
@@ -605,6 +658,7 @@ def _shared_value(arguments: dict[str, Any], text: str) -> tuple[str, str] | Non
     return None
 
 
+NEXT_CALLS = 5  # further calls the model may make after a step's first, one at a time
 DISTINCT_ROUNDS = 3  # values barred in turn, at most: three parameters with one value need two
 
 

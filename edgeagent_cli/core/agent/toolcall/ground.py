@@ -26,7 +26,7 @@ from edgeagent_cli.core.agent.toolcall.call import CALL_CLOSE
 # Words, numbers (1.5, 1,000, 1e-9, 6.022e23), and every other non-space character on its own.
 _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?|[^\W\d_]+|\S")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?")
-_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
 _MONEY_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "bn": 1e9}  # only after a currency sign: "$1.2M", not "50 m/s"
 _WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -62,8 +62,8 @@ def numbers(text: str, percent_whole: bool = False, repeats: bool = False) -> li
         attached = re.match(r"([a-z]+)\b", after)
         if after.startswith("%") or after.lstrip().startswith("percent"):
             out.append(value if percent_whole else value / 100)
-        elif scale and scale.group(1) in _SCALE:
-            out.append(value * _SCALE[scale.group(1)])
+        elif scale and scale.group(1) in SCALE:
+            out.append(value * SCALE[scale.group(1)])
         elif money and attached and attached.group(1) in _MONEY_SCALE:
             out.append(value * _MONEY_SCALE[attached.group(1)])
         else:
@@ -119,6 +119,12 @@ def _gbnf(text: str) -> str:
     """A GBNF literal for the text as it appears inside a JSON string."""
     inner = json.dumps(text, ensure_ascii=False)[1:-1]
     return '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value: Any) -> str:
+    """A GBNF literal for the value written as JSON."""
+    written = json.dumps(value, ensure_ascii=False)
+    return '"' + written.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _span(name: str, begin: list[int]) -> str:
@@ -203,12 +209,16 @@ class Grounding:
 
 
 def grounded_schema(
-    params: dict[str, Any], grounding: Grounding, avoid: dict[str, tuple[Any, ...]] | None = None
+    params: dict[str, Any],
+    grounding: Grounding,
+    avoid: dict[str, tuple[Any, ...]] | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The tool's parameters with values marked for grounding: (schema, marker -> rule name).
 
     `avoid`: values a parameter may not take (other parameters have them); None when the request
-    offers that parameter no other value.
+    offers that parameter no other value. `keep`: an earlier call's arguments, each offered again
+    beside what the text has (the next of several calls changes some values and keeps the others).
 
     Optional parameters the request does not mention are left out. One it settles is made required:
     a value of its enum or description the request writes ("in Celsius"), a flag the request names
@@ -221,11 +231,14 @@ def grounded_schema(
     out_props: dict[str, Any] = {}
     markers: dict[str, str] = {}
     text = grounding.text
+    keep = keep or {}
     for key, schema in props.items():
         if not isinstance(schema, dict):
             continue
         schema = dict(schema)
-        if key not in required:  # offered when the request names it or writes one of its values
+        if key in keep and key not in required:
+            settled.append(key)
+        elif key not in required:  # offered when the request names it or writes one of its values
             said = _said(text, schema.get("enum") or _quoted(str(schema.get("description") or "")))
             kind = schema.get("type", "string")
             if said and kind == "string":
@@ -250,6 +263,14 @@ def grounded_schema(
         rule = grounding.value(target, desc_numbers, percent_whole, (avoid or {}).get(key, ()))
         if rule is None and key in (avoid or {}):
             return None
+        if key in keep and key not in (avoid or {}) and rule is not None:
+            if target is not schema:  # the earlier list whole, or a list of the text's values
+                listed = f"list{len(grounding.rules)}"
+                grounding.rules[listed] = f'{listed} ::= "[" space ( {rule} ( "," space {rule} )* )? "]" space'
+                rule, target = listed, schema
+            kept = f"keep{len(grounding.rules)}"
+            grounding.rules[kept] = f"{kept} ::= {_literal(keep[key])} space | {rule}"
+            rule = kept
         if rule is not None:
             marker = f"@@ground{len(markers)}@@"
             markers[marker] = rule
@@ -272,12 +293,16 @@ def covered(params: dict[str, Any], text: str) -> float:
 
 
 def grounded_grammar(
-    tool: dict[str, Any], text: str, max_items: int = 16, avoid: dict[str, tuple[Any, ...]] | None = None
+    tool: dict[str, Any],
+    text: str,
+    max_items: int = 16,
+    avoid: dict[str, tuple[Any, ...]] | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> str | None:
     """GBNF for one call's arguments and its closing, values grounded in `text` (see module doc).
 
     It starts where `call_prefix(name)` ends. With `avoid` (parameter -> values it may not take), None
-    when the request has no other value for one of them.
+    when the request has no other value for one of them. With `keep`, see grounded_schema.
     """
     from llama_cpp.llama_grammar import SchemaConverter
 
@@ -288,7 +313,7 @@ def grounded_grammar(
     params = fn.get("parameters") or {}
     if params.get("type") != "object":
         params = {"type": "object", "properties": {}}
-    marked = grounded_schema(params, grounding, avoid)
+    marked = grounded_schema(params, grounding, avoid, keep)
     if marked is None:
         return None
     schema, markers = marked

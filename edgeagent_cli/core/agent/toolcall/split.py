@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.ground import numbers, tokens
+from edgeagent_cli.core.agent.toolcall.ground import SCALE, numbers, tokens
 
 _CLAUSE = re.compile(r"(?<=[.?!])\s+(?=[A-Z\"'(])|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+")
 _JOINERS = {"and", "or", "&"}
@@ -96,6 +96,9 @@ def _find(toks: list[Token], value: Any) -> tuple[int, int] | None:
                 return i - 1, i + 1
             if number == float(value):
                 return i, i + 1
+            scale = SCALE.get(toks[i + 1][0].lower()) if number is not None and i + 1 < len(toks) else None
+            if scale and number is not None and number * scale == float(value):  # "213 million"
+                return i, i + 2
         return None
     if not isinstance(value, str) or not value.strip():
         return None
@@ -401,6 +404,29 @@ def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
         if call not in out:
             out.append(call)
     return out
+
+
+def reach(arguments: dict[str, Any], text: str) -> int | None:
+    """Where in the text the call's last value written there ends (a character offset), if any is."""
+    toks = tokens(text)
+    ends = [
+        toks[found[1] - 1][2]
+        for value in arguments.values()
+        for one in (value if isinstance(value, list) else [value])
+        if (found := _find(toks, one)) is not None
+    ]
+    return max(ends) if ends else None
+
+
+def rest_after(text: str, at: int) -> str | None:
+    """The text after the first piece break ("and", "also", "another", ...: see frames) at or after
+    character `at`, when it writes a value: where the next of several calls would find its values."""
+    toks = tokens(text)
+    for i, (_tok, start, end) in enumerate(toks):
+        if start >= at and _piece_break(toks, i):
+            rest = text[end:].strip()
+            return rest if has_values(rest) else None
+    return None
 
 
 def _piece_break(toks: list[Token], i: int) -> bool:
