@@ -43,6 +43,8 @@ from edgeagent_cli.core.errors import EdgeError, ExitCode
 # "17*23 = 391" into "17*23 = 4097").
 REPEAT_PENALTY = 1.1
 ANSWER_ROOM = 16  # tokens the context must have left after the prompt for the answer to begin
+NEXT_CALLS = 5  # further calls the model may make after a one-step plan's first, one at a time
+DISTINCT_ROUNDS = 3  # values barred in turn, at most: three parameters with one value need two
 
 
 @dataclass
@@ -396,15 +398,21 @@ class LocalRuntime:
                 grammar = grounded_grammar(tool, text, avoid=barred)
                 if grammar is None:
                     continue
-                other, why, n = self._decoder.generate(prompt, grammar, self.max_tokens)
+                score, other, why, n = self._scored(prompt, grammar)
                 count += n
-                score = self._decoder.logprob / max(n, 1)  # per token: the two values differ in length
                 if toolcall.parse_calls(opening + other) and (best is None or score > best[0]):
                     best = (score, other, why, barred)
             if best is None:
                 break
             _, body, finish, avoid = best
         return body, finish, count
+
+    def _scored(self, prompt: str, grammar: str) -> tuple[float, str, str, int]:
+        """(log-probability per token, text, finish reason, tokens) of a constrained completion: per
+        token, so that calls whose values differ in length compare."""
+        assert self._decoder is not None
+        body, finish, n = self._decoder.generate(prompt, grammar, self.max_tokens)
+        return self._decoder.logprob / max(n, 1), body, finish, n
 
     def _next_calls(
         self, prompt: str, tool: dict[str, Any], text: str, first: dict[str, Any]
@@ -437,14 +445,13 @@ class LocalRuntime:
                 grammar = grounded_grammar(tool, rest, avoid=avoid, keep=last)
                 if grammar is None:
                     continue
-                body, _, n = self._decoder.generate(prompt + shown + prefix, grammar, self.max_tokens)
+                score, body, _, n = self._scored(prompt + shown + prefix, grammar)
                 count += n
                 calls = toolcall.parse_calls(prefix + body)
                 if len(calls) != 1 or calls[0].arguments in made or _shared_value(calls[0].arguments, text):
                     continue
                 args = calls[0].arguments
-                end = reach({k: v for k, v in args.items() if made[-1].get(k) != v}, rest)
-                score = self._decoder.logprob / max(n, 1)
+                end = reach({k: v for k, v in args.items() if last.get(k) != v}, rest)
                 if end is not None and (best is None or score > best[0]):
                     best = (score, args, end)
             if best is None:
@@ -656,10 +663,6 @@ def _shared_value(arguments: dict[str, Any], text: str) -> tuple[str, str] | Non
             return seen[value], key
         seen[value] = key
     return None
-
-
-NEXT_CALLS = 5  # further calls the model may make after a one-step plan's first, one at a time
-DISTINCT_ROUNDS = 3  # values barred in turn, at most: three parameters with one value need two
 
 
 def _repeats_a_call(text: str) -> bool:

@@ -117,13 +117,15 @@ def _quoted(description: str) -> list[str]:
 
 def _gbnf(text: str) -> str:
     """A GBNF literal for the text as it appears inside a JSON string."""
-    inner = json.dumps(text, ensure_ascii=False)[1:-1]
-    return '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _quoted_gbnf(json.dumps(text, ensure_ascii=False)[1:-1])
 
 
 def _literal(value: Any) -> str:
     """A GBNF literal for the value written as JSON."""
-    written = json.dumps(value, ensure_ascii=False)
+    return _quoted_gbnf(json.dumps(value, ensure_ascii=False))
+
+
+def _quoted_gbnf(written: str) -> str:
     return '"' + written.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -231,7 +233,7 @@ def grounded_schema(
     out_props: dict[str, Any] = {}
     markers: dict[str, str] = {}
     text = grounding.text
-    keep = keep or {}
+    avoid, keep = avoid or {}, keep or {}
     for key, schema in props.items():
         if not isinstance(schema, dict):
             continue
@@ -260,10 +262,10 @@ def grounded_schema(
             desc_numbers.append(float(default))
         items = schema.get("items")
         target: dict[str, Any] = items if schema.get("type") == "array" and isinstance(items, dict) else schema
-        rule = grounding.value(target, desc_numbers, percent_whole, (avoid or {}).get(key, ()))
-        if rule is None and key in (avoid or {}):
+        rule = grounding.value(target, desc_numbers, percent_whole, avoid.get(key, ()))
+        if rule is None and key in avoid:
             return None
-        if key in keep and key not in (avoid or {}) and rule is not None:
+        if key in keep and key not in avoid and rule is not None:
             if target is not schema:  # the earlier list whole, or a list of the text's values
                 listed = f"list{len(grounding.rules)}"
                 grounding.rules[listed] = f'{listed} ::= "[" space ( {rule} ( "," space {rule} )* )? "]" space'
