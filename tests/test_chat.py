@@ -389,3 +389,19 @@ def test_the_next_call_takes_the_values_the_request_writes_after_the_first(smoll
         {"location": "New York", "size": 3000},
         {"location": "Los Angeles", "size": 4000},
     ]
+
+
+def test_a_clause_short_of_a_number_goes_to_the_tool_it_names(smollm2: Path) -> None:
+    """BFCL parallel_multiple_27: "Transfer $5000 ... And calculate my potential interests after 5 years if
+    the annual interest rate is 3%." The second clause lacks the principal, but it names another likely
+    tool: it is that tool's call, read with the clause before (not the transfer made again)."""
+    from edgeagent_cli.core.agent import eval as bfcl
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime
+
+    entries, _ = bfcl.load(BFCL, None, None, ["parallel_multiple"])
+    entry = next(e for e in entries if e["id"] == "parallel_multiple_27")
+    tools, _names = bfcl.tools_for(entry)
+    rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
+    reply = rt.turn(bfcl.question_messages(entry), tools, "auto")
+    assert [c.name for c in reply.calls] == ["bank_account_transfer", "bank_account_calculate_interest"]
+    assert reply.calls[1].arguments["principal"] == 5000 and reply.calls[1].arguments["time"] == 5

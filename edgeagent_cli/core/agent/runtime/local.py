@@ -513,7 +513,12 @@ class LocalRuntime:
                     carry, carried = "", {k: 0.0 for k in carried}
                 elif plan and not carry and numbers(part):
                     last = len(plan) - 1 if plan[-1].follows is None else plan[-1].follows
-                    plan.append(Step(plan[last].tool, part, last))
+                    if best != plan[last].tool and probs[best] >= CALL_PROBABILITY:
+                        # "... 50 shares of Apple's stock? Also calculate the dividend payout if each share
+                        # returns $1.30": another tool, with the number it lacks said in the clause before
+                        plan.append(Step(best, f"{plan[last].text} {part}"))
+                    else:
+                        plan.append(Step(plan[last].tool, part, last))
                 else:
                     carry, carried = text, joined
             if carry and plan:
