@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,6 +172,41 @@ def test_bfcl_checker_matches_parallel_calls_in_any_order_and_irrelevance_by_sil
     assert not bfcl.check_entry(_entry("irrelevance"), calls[:1], None)[0]
 
 
+def _first(accepted: Any) -> Any:
+    """The first accepted value, inside dict answers too ({"name": ["John Doe"]} -> {"name": "John Doe"})."""
+    if isinstance(accepted, dict):
+        return {k: _first(v[0]) for k, v in accepted.items() if v and v[0] != ""}
+    if isinstance(accepted, list) and accepted and all(isinstance(a, dict) for a in accepted):
+        return [_first(a) for a in accepted]
+    return accepted
+
+
+def test_bfcl_checker_reads_dict_answers_key_by_key() -> None:
+    """BFCL answers a dict parameter with accepted values per key, and a list of dicts dict by dict."""
+    entry = {
+        "id": "simple_python_0",
+        "function": [
+            {
+                "name": "update",
+                "parameters": {
+                    "type": "dict",
+                    "properties": {"info": {"type": "dict"}, "rows": {"type": "array", "items": {"type": "dict"}}},
+                    "required": ["info"],
+                },
+            }
+        ],
+    }
+    truth = [
+        {"update": {"info": [{"name": ["John Doe"], "age": [30, ""]}], "rows": [[{"k": ["a"]}, {"k": ["b"]}], ""]}}
+    ]
+    ok = {"name": "update", "arguments": {"info": {"name": "john doe"}, "rows": [{"k": "a"}, {"k": "b"}]}}
+    assert bfcl.check_entry(entry, [ok], truth) == (True, None)
+    for info in ({"name": "Jane"}, {"age": 30}, {"name": "John Doe", "city": "x"}):
+        assert not bfcl.check_entry(entry, [{"name": "update", "arguments": {"info": info}}], truth)[0]
+    rows = {"info": {"name": "John Doe"}, "rows": [{"k": "b"}, {"k": "a"}]}
+    assert not bfcl.check_entry(entry, [{"name": "update", "arguments": rows}], truth)[0]
+
+
 def test_shared_bfcl_answers_pass_their_own_checker() -> None:
     """The first accepted value of every possible answer must pass: the checker is not too strict.
 
@@ -189,7 +225,7 @@ def test_shared_bfcl_answers_pass_their_own_checker() -> None:
                 continue
             checked += 1
             calls = [
-                {"name": fn, "arguments": {k: v[0] for k, v in params.items() if v and v[0] != ""}}
+                {"name": fn, "arguments": {k: _first(v[0]) for k, v in params.items() if v and v[0] != ""}}
                 for call in answer["ground_truth"]
                 for fn, params in call.items()
             ]

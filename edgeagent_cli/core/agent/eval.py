@@ -142,6 +142,14 @@ def _value_ok(value: Any, accepted: list[Any]) -> bool:
     for option in accepted:
         if option == "":
             continue
+        if isinstance(option, dict) and isinstance(value, dict):
+            if _dict_ok(value, option):
+                return True
+            continue
+        if _dicts(option) and isinstance(value, list) and len(value) == len(option):
+            if all(isinstance(v, dict) and _dict_ok(v, o) for v, o in zip(value, option, strict=True)):
+                return True
+            continue
         want = _normalize(option)
         if got == want:
             return True
@@ -149,6 +157,19 @@ def _value_ok(value: Any, accepted: list[Any]) -> bool:
         if isinstance(got, int | float) and isinstance(want, int | float) and float(got) == float(want):
             return True
     return False
+
+
+def _dicts(option: Any) -> bool:
+    return isinstance(option, list) and bool(option) and all(isinstance(o, dict) for o in option)
+
+
+def _dict_ok(value: dict[str, Any], option: dict[str, list[Any]]) -> bool:
+    """BFCL's check of a dict argument: an answer lists accepted values per key ({"name": ["John Doe"]});
+    every key given has one of them, and every key left out may be ("" among them)."""
+    for key, v in value.items():
+        if key not in option or not _value_ok(v, option[key]):
+            return False
+    return all(key in value or "" in accepted for key, accepted in option.items())
 
 
 def check_call(call: dict[str, Any], function: dict[str, Any], answer: dict[str, list[Any]]) -> str | None:
