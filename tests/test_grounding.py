@@ -10,7 +10,14 @@ import pytest
 
 from edgeagent_cli.core.agent import eval as bfcl
 from edgeagent_cli.core.agent.runtime import router
-from edgeagent_cli.core.agent.toolcall.ground import Grounding, covered, grounded_grammar, grounded_schema, numbers
+from edgeagent_cli.core.agent.toolcall.ground import (
+    Grounding,
+    as_often,
+    covered,
+    grounded_grammar,
+    grounded_schema,
+    numbers,
+)
 from edgeagent_cli.core.agent.toolcall.split import (
     clauses,
     conform,
@@ -369,3 +376,10 @@ def test_a_kept_value_is_offered_beside_the_texts() -> None:
         tool, "4000 sq ft in Los Angeles", avoid={"location": ("New York",)}, keep={"location": "New York"}
     )
     assert barred is not None and "New York" not in barred  # a value to avoid is not kept
+
+
+def test_list_items_come_no_more_often_than_the_request_writes_them() -> None:
+    text = "Create a histogram for the data 85, 90, 91 and 5, 5 with trails"
+    args = {"data": [85, 90, 91, 91, 91, 5, 5, 5], "tags": ["Biking Trails", "Biking Trails"], "bins": 5}
+    assert as_often(args, text) == {"data": [85, 90, 91, 5, 5], "tags": ["Biking Trails"], "bins": 5}
+    assert as_often({"x": [[1, 2], [1, 2]]}, text) == {"x": [[1, 2], [1, 2]]}  # lists of lists are left alone

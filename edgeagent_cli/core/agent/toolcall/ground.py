@@ -84,6 +84,26 @@ def stated_twice(text: str, value: Any) -> bool:
     return max(numbers(text, whole, repeats=True).count(value) for whole in (False, True)) >= 2
 
 
+def as_often(arguments: dict[str, Any], text: str) -> dict[str, Any]:
+    """Each list's items no more often than the request writes them (once when it does not): a small
+    model under a list grammar often writes its last item again until the list's bound ("91, 91, 91,
+    ...", "Biking Trails" eight times)."""
+    out = dict(arguments)
+    for key, value in arguments.items():
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            continue
+        kept: list[Any] = []
+        for item in value:
+            if isinstance(item, str):
+                limit = len(re.findall(rf"(?<!\w){re.escape(item)}(?!\w)", text)) if item else 1
+            else:
+                limit = max(numbers(text, whole, repeats=True).count(item) for whole in (False, True))
+            if kept.count(item) < max(limit, 1):
+                kept.append(item)
+        out[key] = kept
+    return out
+
+
 def _number_literal(value: float, integer: bool) -> str | None:
     if value.is_integer():
         return str(int(value))
