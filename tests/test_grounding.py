@@ -383,3 +383,15 @@ def test_list_items_come_no_more_often_than_the_request_writes_them() -> None:
     args = {"data": [85, 90, 91, 91, 91, 5, 5, 5], "tags": ["Biking Trails", "Biking Trails"], "bins": 5}
     assert as_often(args, text) == {"data": [85, 90, 91, 5, 5], "tags": ["Biking Trails"], "bins": 5}
     assert as_often({"x": [[1, 2], [1, 2]]}, text) == {"x": [[1, 2], [1, 2]]}  # lists of lists are left alone
+
+
+def test_a_list_of_enum_values_offers_those_the_request_names() -> None:
+    """Offered the whole enum, a small model lists it all; offered the values the request names a word
+    of, it lists those (BFCL multiple_62)."""
+    features = {"type": "array", "items": {"type": "string", "enum": ["Camping", "Scenic View", "Trails", "Picnic"]}}
+    params = {"type": "object", "properties": {"features": features}, "required": ["features"]}
+    text = "Find me a park that allows camping and has scenic views in Boston."
+    schema, _ = grounded_schema(params, Grounding(text))
+    assert schema["properties"]["features"]["items"]["enum"] == ["Camping", "Scenic View"]
+    schema, _ = grounded_schema(params, Grounding("Find me a park in Boston."))  # none named: all offered
+    assert schema["properties"]["features"]["items"]["enum"] == ["Camping", "Scenic View", "Trails", "Picnic"]

@@ -130,6 +130,18 @@ def _said(text: str, values: list[Any]) -> list[Any]:
     ]
 
 
+def _named(text: str, values: list[Any]) -> list[Any]:
+    """The values of a list's enum that the request names a word of ("allows camping and has scenic
+    views" -> "Camping", "Scenic View"; not "Trails"), words matching on their first five letters."""
+    said = [w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 3]
+    return [
+        v
+        for v in values
+        if isinstance(v, str)
+        and any(w.startswith(part[:5]) for part in re.findall(r"[a-z]+", v.lower()) if len(part) >= 3 for w in said)
+    ]
+
+
 def _quoted(description: str) -> list[str]:
     """Values a description offers in quotes: "Can be 'list' or 'dictionary'. Default is 'list'."."""
     return [a or b for a, b in re.findall(r"'([^'\n]{1,40})'|\"([^\"\n]{1,40})\"", description)]
@@ -281,6 +293,11 @@ def grounded_schema(
         if isinstance(default, int | float) and not isinstance(default, bool):
             desc_numbers.append(float(default))
         items = schema.get("items")
+        if schema.get("type") == "array" and isinstance(items, dict) and items.get("enum"):
+            named = _named(text, items["enum"])
+            if named:  # offered all, a small model lists them all
+                items = {**items, "enum": named}
+                schema = {**schema, "items": items}
         target: dict[str, Any] = items if schema.get("type") == "array" and isinstance(items, dict) else schema
         rule = grounding.value(target, desc_numbers, percent_whole, avoid.get(key, ()))
         if rule is None and key in avoid:
