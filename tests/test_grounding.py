@@ -395,3 +395,14 @@ def test_a_list_of_enum_values_offers_those_the_request_names() -> None:
     assert schema["properties"]["features"]["items"]["enum"] == ["Camping", "Scenic View"]
     schema, _ = grounded_schema(params, Grounding("Find me a park in Boston."))  # none named: all offered
     assert schema["properties"]["features"]["items"]["enum"] == ["Camping", "Scenic View", "Trails", "Picnic"]
+
+
+def test_a_required_enum_offers_the_values_the_request_names() -> None:
+    """BFCL simple_python_66: "for the last six months" names six_months; left the whole enum, the model
+    took "year"."""
+    frame = {"type": "string", "enum": ["six_months", "year", "five_years"]}
+    params = {"type": "object", "properties": {"time_frame": frame}, "required": ["time_frame"]}
+    schema, _ = grounded_schema(params, Grounding("Average rain in the Amazon for the last six months."))
+    assert schema["properties"]["time_frame"]["enum"] == ["six_months"]
+    schema, _ = grounded_schema(params, Grounding("Average rain in the Amazon lately."))
+    assert schema["properties"]["time_frame"]["enum"] == ["six_months", "year", "five_years"]

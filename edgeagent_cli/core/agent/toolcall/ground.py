@@ -292,6 +292,8 @@ def grounded_schema(
         default = schema.get("default")
         if isinstance(default, int | float) and not isinstance(default, bool):
             desc_numbers.append(float(default))
+        if key in required and schema.get("enum") and (named := _named(text, schema["enum"])):
+            schema = {**schema, "enum": named}
         items = schema.get("items")
         if schema.get("type") == "array" and isinstance(items, dict) and items.get("enum"):
             named = _named(text, items["enum"])
