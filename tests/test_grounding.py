@@ -14,6 +14,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     Grounding,
     as_often,
     covered,
+    defined,
     grounded_grammar,
     grounded_schema,
     numbers,
@@ -406,3 +407,14 @@ def test_a_required_enum_offers_the_values_the_request_names() -> None:
     assert schema["properties"]["time_frame"]["enum"] == ["six_months"]
     schema, _ = grounded_schema(params, Grounding("Average rain in the Amazon lately."))
     assert schema["properties"]["time_frame"]["enum"] == ["six_months", "year", "five_years"]
+
+
+def test_a_function_parameter_takes_the_expression_not_its_name() -> None:
+    params = {"properties": {"func": {"type": "string", "description": "The function to integrate."}}}
+    text = "Find the integral of the function f(x) = 3x^2 from 1 to 2, and of y=2x+3."
+    assert defined({"func": "f"}, params, text) == {"func": "3x^2"}
+    assert defined({"func": "y=2x+3"}, params, text) == {"func": "2x+3"}
+    assert defined({"func": "3x^2"}, params, text) == {"func": "3x^2"}
+    assert defined({"func": "x"}, params, "for f(x)=x^2 from x=1 to x=5") == {"func": "x"}  # x=1 defines no function
+    other = {"properties": {"name": {"type": "string", "description": "The curve's label."}}}
+    assert defined({"name": "f"}, other, text) == {"name": "f"}

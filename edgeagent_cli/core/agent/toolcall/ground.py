@@ -104,6 +104,35 @@ def as_often(arguments: dict[str, Any], text: str) -> dict[str, Any]:
     return out
 
 
+_DEFINED = re.compile(r"(?<![\w.])([a-zA-Z])(\s*\(\s*[a-z]\s*\))?\s*=\s*")
+_EXPRESSION_END = re.compile(r"\s+(?:from|at|to|for|with|using|over|between|on|in|and|where)\b|[,;?]|\.(?:\s|$)|$")
+_MATHS = re.compile(r"function|equation|expression|formula|polynomial", re.I)
+
+
+def defined(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """A function's value is the expression, not the name it is given: for "the curve y = x^3" or
+    "f(x) = 3x^2" a parameter described as a function takes "x^3", where the model wrote "y", "f" or
+    "y = x^3"."""
+    props = params.get("properties") or {}
+    out = dict(arguments)
+    for key, value in arguments.items():
+        schema = props.get(key) if isinstance(props.get(key), dict) else {}
+        if not isinstance(value, str) or schema.get("type") != "string" or "enum" in schema:
+            continue
+        if not _MATHS.search(f"{key} {schema.get('description') or ''}"):
+            continue
+        for m in _DEFINED.finditer(text):
+            named = text[m.start() : m.end()].rstrip("= ").strip()
+            written = value.startswith(text[m.start() : m.end()].strip()) and text.startswith(value, m.start())
+            if value.strip() in (m.group(1), named) or written:
+                rest = text[m.end() :]
+                expression = rest[: _EXPRESSION_END.search(rest).start()].strip()  # type: ignore[union-attr]
+                if expression and not _NUMBER.fullmatch(expression):
+                    out[key] = expression
+                break
+    return out
+
+
 def _number_literal(value: float, integer: bool) -> str | None:
     if value.is_integer():
         return str(int(value))
