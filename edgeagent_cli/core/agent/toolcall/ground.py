@@ -116,8 +116,10 @@ def defined(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dic
     props = params.get("properties") or {}
     out = dict(arguments)
     for key, value in arguments.items():
-        schema = props.get(key) if isinstance(props.get(key), dict) else {}
-        if not isinstance(value, str) or schema.get("type") != "string" or "enum" in schema:
+        schema = props.get(key)
+        if not isinstance(schema, dict) or not isinstance(value, str) or schema.get("type") != "string":
+            continue
+        if "enum" in schema:
             continue
         if not _MATHS.search(f"{key} {schema.get('description') or ''}"):
             continue
