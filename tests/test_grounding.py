@@ -14,6 +14,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     Grounding,
     as_often,
     covered,
+    dated,
     defined,
     grounded_grammar,
     grounded_schema,
@@ -418,3 +419,18 @@ def test_a_function_parameter_takes_the_expression_not_its_name() -> None:
     assert defined({"func": "x"}, params, "for f(x)=x^2 from x=1 to x=5") == {"func": "x"}  # x=1 defines no function
     other = {"properties": {"name": {"type": "string", "description": "The curve's label."}}}
     assert defined({"name": "f"}, other, text) == {"name": "f"}
+
+
+def test_a_date_parameter_takes_the_whole_date_in_its_format() -> None:
+    params = {
+        "properties": {
+            "date": {"type": "string", "description": "Format: yyyy-mm-dd."},
+            "start_date": {"type": "string", "description": "Start of the range in the format of MM-DD-YYYY."},
+            "note": {"type": "string", "description": "Anything."},
+        }
+    }
+    assert dated({"date": "2022."}, params, "Amazon's price at closing March.11, 2022.") == {"date": "2022-03-11"}
+    assert dated({"start_date": "2021"}, params, "filed after January 1, 2021") == {"start_date": "01-01-2021"}
+    assert dated({"date": "May 18"}, params, "on 3 May 2022 and on May 18th 2022") == {"date": "2022-05-18"}
+    assert dated({"date": "2022"}, params, "on 3 May 2022 and on May 18th 2022") == {"date": "2022"}  # which one?
+    assert dated({"note": "2021"}, params, "filed after January 1, 2021") == {"note": "2021"}

@@ -21,7 +21,7 @@ from edgeagent_cli.core.agent import toolcall
 from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
-from edgeagent_cli.core.agent.toolcall.ground import as_often, covered, defined, grounded_grammar, numbers, stated_twice
+from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar, numbers, read_back, stated_twice
 from edgeagent_cli.core.agent.toolcall.split import (
     clauses,
     conform,
@@ -347,7 +347,7 @@ class LocalRuntime:
             count += n
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
-                call = ToolCall(call.name, defined(as_often(call.arguments, text), params, text))
+                call = ToolCall(call.name, read_back(call.arguments, params, text))
                 if not has_values(step.text):  # "... and what his most famous discovery was": his = the name before
                     call = ToolCall(call.name, refer(call.arguments, [made[j] for j in sorted(made, reverse=True)]))
                 made.setdefault(k, call.arguments)

@@ -84,6 +84,12 @@ def stated_twice(text: str, value: Any) -> bool:
     return max(numbers(text, whole, repeats=True).count(value) for whole in (False, True)) >= 2
 
 
+def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """A decoded call's values read back against the request: list items as often as it writes them
+    (as_often), a function as its expression (defined), a date whole (dated)."""
+    return dated(defined(as_often(arguments, text), params, text), params, text)
+
+
 def as_often(arguments: dict[str, Any], text: str) -> dict[str, Any]:
     """Each list's items no more often than the request writes them (once when it does not): a small
     model under a list grammar often writes its last item again until the list's bound ("91, 91, 91,
@@ -132,6 +138,55 @@ def defined(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dic
                 if expression and not _NUMBER.fullmatch(expression):
                     out[key] = expression
                 break
+    return out
+
+
+_MONTHS = "january february march april may june july august september october november december".split()
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATES = (
+    re.compile(rf"\b{_MONTH}\s*(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I),  # May 18th, 2022
+    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b", re.I),  # 18 May 2022
+)
+_FORMATS = {
+    "yyyy-mm-dd": "{y}-{m}-{d}",
+    "mm-dd-yyy": "{m}-{d}-{y}",
+    "mm/dd/yyyy": "{m}/{d}/{y}",
+    "dd-mm-yyyy": "{d}-{m}-{y}",
+}
+
+
+def _date_phrases(text: str) -> list[tuple[int, int, str, str, str]]:
+    """(start, end, year, month, day) of each date the text writes with a month name."""
+    out = []
+    for k, pattern in enumerate(_DATES):
+        for m in pattern.finditer(text):
+            month, day = (m.group(1), m.group(2)) if k == 0 else (m.group(2), m.group(1))
+            number = next(i for i, name in enumerate(_MONTHS) if name.startswith(month.lower().rstrip(".")[:3])) + 1
+            out.append((m.start(), m.end(), m.group(3), f"{number:02d}", f"{int(day):02d}"))
+    return out
+
+
+def dated(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """A date parameter whose value is a piece of one date the request writes ("2019" of "December 13,
+    2019", "May 18" of "May 18th 2022") takes that whole date, in the format its description names
+    (YYYY-MM-DD when it names none)."""
+    props = params.get("properties") or {}
+    phrases = _date_phrases(text)
+    out = dict(arguments)
+    for key, value in arguments.items():
+        schema = props.get(key)
+        if not phrases or not isinstance(schema, dict) or not isinstance(value, str) or "enum" in schema:
+            continue
+        description = str(schema.get("description") or "").lower()
+        if schema.get("type") != "string" or "date" not in f"{key.lower()} {description}":
+            continue
+        piece = value.strip().rstrip(".,")
+        found = [p for p in phrases if piece and piece.lower() in text[p[0] : p[1]].lower()]
+        if len(found) != 1:
+            continue  # none, or a year that two dates share
+        _, _, y, m, d = found[0]
+        pattern = next((f for name, f in _FORMATS.items() if name in description), _FORMATS["yyyy-mm-dd"])
+        out[key] = pattern.format(y=y, m=m, d=d)
     return out
 
 
