@@ -79,9 +79,14 @@ def numbers(text: str, percent_whole: bool = False, repeats: bool = False) -> li
 
 def stated_twice(text: str, value: Any) -> bool:
     """Does the request write this value in two places ("5% for 5 years", "from Paris ... in Paris")?"""
+    return _times(text, value) >= 2
+
+
+def _times(text: str, value: Any) -> int:
+    """How often the request writes a string (as a whole word or phrase) or a number."""
     if isinstance(value, str):
-        return len(re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", text)) >= 2
-    return max(numbers(text, whole, repeats=True).count(value) for whole in (False, True)) >= 2
+        return len(re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", text))
+    return max(numbers(text, whole, repeats=True).count(value) for whole in (False, True))
 
 
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
@@ -100,11 +105,7 @@ def as_often(arguments: dict[str, Any], text: str) -> dict[str, Any]:
             continue
         kept: list[Any] = []
         for item in value:
-            if isinstance(item, str):
-                limit = len(re.findall(rf"(?<!\w){re.escape(item)}(?!\w)", text)) if item else 1
-            else:
-                limit = max(numbers(text, whole, repeats=True).count(item) for whole in (False, True))
-            if kept.count(item) < max(limit, 1):
+            if kept.count(item) < max(_times(text, item) if item != "" else 1, 1):
                 kept.append(item)
         out[key] = kept
     return out
@@ -115,24 +116,30 @@ _EXPRESSION_END = re.compile(r"\s+(?:from|at|to|for|with|using|over|between|on|i
 _MATHS = re.compile(r"function|equation|expression|formula|polynomial", re.I)
 
 
+def _free_strings(arguments: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, value, name and description) of each argument that is a string parameter without an enum."""
+    props = params.get("properties") or {}
+    out = []
+    for key, value in arguments.items():
+        schema = props.get(key)
+        if isinstance(schema, dict) and isinstance(value, str) and schema.get("type") == "string":
+            if "enum" not in schema:
+                out.append((key, value, f"{key} {schema.get('description') or ''}"))
+    return out
+
+
 def defined(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A function's value is the expression, not the name it is given: for "the curve y = x^3" or
     "f(x) = 3x^2" a parameter described as a function takes "x^3", where the model wrote "y", "f" or
     "y = x^3"."""
-    props = params.get("properties") or {}
     out = dict(arguments)
-    for key, value in arguments.items():
-        schema = props.get(key)
-        if not isinstance(schema, dict) or not isinstance(value, str) or schema.get("type") != "string":
-            continue
-        if "enum" in schema:
-            continue
-        if not _MATHS.search(f"{key} {schema.get('description') or ''}"):
+    for key, value, about in _free_strings(arguments, params):
+        if not _MATHS.search(about):
             continue
         for m in _DEFINED.finditer(text):
-            named = text[m.start() : m.end()].rstrip("= ").strip()
-            written = value.startswith(text[m.start() : m.end()].strip()) and text.startswith(value, m.start())
-            if value.strip() in (m.group(1), named) or written:
+            head = m.group().strip()  # "f(x) =", "y="
+            written = value.startswith(head) and text.startswith(value, m.start())  # "y=3x+2" at this place
+            if value.strip() in (m.group(1), head.rstrip("= ")) or written:
                 rest = text[m.end() :]
                 expression = rest[: _EXPRESSION_END.search(rest).start()].strip()  # type: ignore[union-attr]
                 if expression and not _NUMBER.fullmatch(expression):
@@ -149,7 +156,7 @@ _DATES = (
 )
 _FORMATS = {
     "yyyy-mm-dd": "{y}-{m}-{d}",
-    "mm-dd-yyy": "{m}-{d}-{y}",
+    "mm-dd-yyy": "{m}-{d}-{y}",  # also "MM-DD-YYY", as BFCL's descriptions write it
     "mm/dd/yyyy": "{m}/{d}/{y}",
     "dd-mm-yyyy": "{d}-{m}-{y}",
 }
@@ -170,15 +177,11 @@ def dated(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[
     """A date parameter whose value is a piece of one date the request writes ("2019" of "December 13,
     2019", "May 18" of "May 18th 2022") takes that whole date, in the format its description names
     (YYYY-MM-DD when it names none)."""
-    props = params.get("properties") or {}
     phrases = _date_phrases(text)
     out = dict(arguments)
-    for key, value in arguments.items():
-        schema = props.get(key)
-        if not phrases or not isinstance(schema, dict) or not isinstance(value, str) or "enum" in schema:
-            continue
-        description = str(schema.get("description") or "").lower()
-        if schema.get("type") != "string" or "date" not in f"{key.lower()} {description}":
+    for key, value, about in _free_strings(arguments, params) if phrases else []:
+        description = about.lower()
+        if "date" not in description:
             continue
         piece = value.strip().rstrip(".,")
         found = [p for p in phrases if piece and piece.lower() in text[p[0] : p[1]].lower()]
@@ -217,8 +220,8 @@ def _said(text: str, values: list[Any]) -> list[Any]:
 
 
 def _named(text: str, values: list[Any]) -> list[Any]:
-    """The values of a list's enum that the request names a word of ("allows camping and has scenic
-    views" -> "Camping", "Scenic View"; not "Trails"), words matching on their first five letters."""
+    """The enum values that the request names a word of ("allows camping and has scenic views" ->
+    "Camping", "Scenic View"; not "Trails"), words matching on their first five letters."""
     said = [w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 3]
     return [
         v
