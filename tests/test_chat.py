@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -395,13 +396,41 @@ def test_a_clause_short_of_a_number_goes_to_the_tool_it_names(smollm2: Path) -> 
     """BFCL parallel_multiple_27: "Transfer $5000 ... And calculate my potential interests after 5 years if
     the annual interest rate is 3%." The second clause lacks the principal, but it names another likely
     tool: it is that tool's call, read with the clause before (not the transfer made again)."""
+    reply = _bfcl_turn(smollm2, "parallel_multiple_27")
+    assert [c.name for c in reply.calls] == ["bank_account_transfer", "bank_account_calculate_interest"]
+    assert reply.calls[1].arguments["principal"] == 5000 and reply.calls[1].arguments["time"] == 5
+
+
+def _bfcl_turn(smollm2: Path, entry_id: str) -> Any:
     from edgeagent_cli.core.agent import eval as bfcl
     from edgeagent_cli.core.agent.runtime.local import LocalRuntime
 
-    entries, _ = bfcl.load(BFCL, None, None, ["parallel_multiple"])
-    entry = next(e for e in entries if e["id"] == "parallel_multiple_27")
+    entries, _ = bfcl.load(BFCL, None, None, [entry_id.rsplit("_", 1)[0]])
+    entry = next(e for e in entries if e["id"] == entry_id)
     tools, _names = bfcl.tools_for(entry)
     rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
-    reply = rt.turn(bfcl.question_messages(entry), tools, "auto")
-    assert [c.name for c in reply.calls] == ["bank_account_transfer", "bank_account_calculate_interest"]
-    assert reply.calls[1].arguments["principal"] == 5000 and reply.calls[1].arguments["time"] == 5
+    return rt.turn(bfcl.question_messages(entry), tools, "auto")
+
+
+def test_the_next_call_takes_the_values_the_rest_writes(smollm2: Path) -> None:
+    """BFCL parallel_15: "... $15000, long term gains of $25000 in the state of California and $20000
+    short term, $50000 long term in Florida?" The next call's first decode writes 20000 twice (barred
+    in turn, as for a first call), and of the calls that write the rest's values, the one that takes
+    more of them ("Florida") beats the one that keeps "California"."""
+    reply = _bfcl_turn(smollm2, "parallel_15")
+    assert [c.arguments for c in reply.calls] == [
+        {"short_term_gain": 15000, "long_term_gain": 25000, "state": "California"},
+        {"short_term_gain": 20000, "long_term_gain": 50000, "state": "Florida"},
+    ]
+
+
+def test_questions_after_commas_are_split_in_turn(smollm2: Path) -> None:
+    """BFCL parallel_multiple_60: "What is the capital city of Australia, what is the current population
+    of Canada, and what is the largest city in Brazil?" Three questions for three tools: ", what" is a
+    place to split, and the part after a split is split again."""
+    reply = _bfcl_turn(smollm2, "parallel_multiple_60")
+    assert [(c.name, c.arguments) for c in reply.calls] == [
+        ("country_info_capital", {"country": "Australia"}),
+        ("country_info_population", {"country": "Canada"}),
+        ("country_info_largest_city", {"country": "Brazil"}),
+    ]

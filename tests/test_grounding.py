@@ -107,6 +107,14 @@ def test_clauses_split_sentences_and_also() -> None:
         "Also find the product of the first five primes.",
     ]
     assert clauses("What is 17*23?") == ["What is 17*23?"]
+    # A question mark, then "and"/"or": a second question, even in lower case (BFCL parallel_59).
+    assert clauses("How much is 15000 Euro in dollars? and how much if I convert 200 pounds?") == [
+        "How much is 15000 Euro in dollars?",
+        "and how much if I convert 200 pounds?",
+    ]
+    assert clauses("Translate Hello, how are you? from English to French.") == [
+        "Translate Hello, how are you? from English to French."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -434,3 +442,13 @@ def test_a_date_parameter_takes_the_whole_date_in_its_format() -> None:
     assert dated({"date": "May 18"}, params, "on 3 May 2022 and on May 18th 2022") == {"date": "2022-05-18"}
     assert dated({"date": "2022"}, params, "on 3 May 2022 and on May 18th 2022") == {"date": "2022"}  # which one?
     assert dated({"note": "2021"}, params, "filed after January 1, 2021") == {"note": "2021"}
+
+
+def test_a_number_and_the_string_that_writes_it_are_one_value() -> None:
+    """`"query": "5", "year": 5` writes the request's one "5" twice (BFCL parallel_multiple_29)."""
+    from edgeagent_cli.core.agent.runtime.local import _shared_value
+
+    text = "Find the top 5 cases of theft in New York in 2021"
+    assert _shared_value({"location": "New York", "query": "5", "year": 5}, text) == ("query", "year")
+    assert _shared_value({"query": "theft", "year": 2021}, text) is None
+    assert _shared_value({"a": "5", "b": 5}, "5 apples for 5 days") is None  # written twice: may be both

@@ -343,7 +343,7 @@ class LocalRuntime:
                 from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
 
                 self._decoder = ConstrainedDecoder(self.llm)
-            body, finish, n = self._distinct(prompt + prefix, tool, text)
+            _, body, finish, n = self._distinct(prompt + prefix, _grounding(tool, text), text)
             count += n
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
@@ -374,8 +374,11 @@ class LocalRuntime:
             reply.malformed = raw
         return reply
 
-    def _distinct(self, prompt: str, tool: dict[str, Any], text: str) -> tuple[str, str, int]:
-        """The call's arguments under the grounded grammar, no two parameters with one value.
+    def _distinct(
+        self, prompt: str, grammar_for: Callable[[dict[str, tuple[Any, ...]]], str | None], text: str
+    ) -> tuple[float, str, str, int]:
+        """(score, text, finish reason, tokens) of the call's arguments under the grammar that
+        `grammar_for` makes for the values it must avoid: no two parameters with one value.
 
         Two parameters of a call almost never take the same value (2 pairs in 433 string pairs of
         BFCL's answers), but a small model often writes one value twice ("species": "deer",
@@ -383,9 +386,9 @@ class LocalRuntime:
         likelier of the two calls is kept.
         """
         assert self._decoder is not None
-        grammar = grounded_grammar(tool, text)
+        grammar = grammar_for({})
         assert grammar is not None
-        body, finish, count = self._decoder.generate(prompt, grammar, self.max_tokens)
+        score, body, finish, count = self._scored(prompt, grammar)
         opening = prompt[prompt.rindex(CALL_OPEN) :]
         avoid: dict[str, tuple[Any, ...]] = {}
         for _ in range(DISTINCT_ROUNDS):
@@ -396,17 +399,17 @@ class LocalRuntime:
             best: tuple[float, str, str, dict[str, tuple[Any, ...]]] | None = None
             for key in pair:
                 barred = {**avoid, key: (*avoid.get(key, ()), calls[0].arguments[key])}
-                grammar = grounded_grammar(tool, text, avoid=barred)
+                grammar = grammar_for(barred)
                 if grammar is None:
                     continue
-                score, other, why, n = self._scored(prompt, grammar)
+                other_score, other, why, n = self._scored(prompt, grammar)
                 count += n
-                if toolcall.parse_calls(opening + other) and (best is None or score > best[0]):
-                    best = (score, other, why, barred)
+                if toolcall.parse_calls(opening + other) and (best is None or other_score > best[0]):
+                    best = (other_score, other, why, barred)
             if best is None:
                 break
-            _, body, finish, avoid = best
-        return body, finish, count
+            score, body, finish, avoid = best
+        return score, body, finish, count
 
     def _scored(self, prompt: str, grammar: str) -> tuple[float, str, str, int]:
         """(log-probability per token, text, finish reason, tokens) of a constrained completion: per
@@ -433,7 +436,7 @@ class LocalRuntime:
             if rest is None:
                 break
             shown = "".join(toolcall.render_call(ToolCall(name, args)) + "\n" for args in made)
-            best: tuple[float, dict[str, Any], int] | None = None
+            best: tuple[tuple[int, float], dict[str, Any], int] | None = None
             # Left free, the model writes the last call again. So its numbers change when the rest of
             # the text has as many, and besides them one string parameter in turn must change (or none):
             # the likeliest of those calls is the next one.
@@ -443,18 +446,19 @@ class LocalRuntime:
             base = {k: (last[k],) for k in numeric} if numeric and len(numbers(rest)) >= len(numeric) else {}
             options = ([base] if base else []) + [{**base, k: (last[k],)} for k in scalar if k not in numeric]
             for avoid in options:
-                grammar = grounded_grammar(tool, rest, avoid=avoid, keep=last)
-                if grammar is None:
+                if grounded_grammar(tool, rest, avoid=avoid, keep=last) is None:
                     continue
-                score, body, _, n = self._scored(prompt + shown + prefix, grammar)
+                score, body, _, n = self._distinct(prompt + shown + prefix, _grounding(tool, rest, avoid, last), text)
                 count += n
                 calls = toolcall.parse_calls(prefix + body)
                 if len(calls) != 1 or calls[0].arguments in made or _shared_value(calls[0].arguments, text):
                     continue
                 args = calls[0].arguments
-                end = reach({k: v for k, v in args.items() if last.get(k) != v}, rest)
-                if end is not None and (best is None or score > best[0]):
-                    best = (score, args, end)
+                changed = {k: v for k, v in args.items() if last.get(k) != v}
+                end = reach(changed, rest)
+                rank = (sum(reach({k: v}, rest) is not None for k, v in changed.items()), score)
+                if end is not None and (best is None or rank > best[0]):
+                    best = (rank, args, end)
             if best is None:
                 break
             at = len(text) - len(rest) + best[2]
@@ -553,7 +557,7 @@ class LocalRuntime:
             pl, pr = probs[2 * k], probs[2 * k + 1]
             bl, br = max(pl, key=lambda n: pl[n]), max(pr, key=lambda n: pr[n])
             if bl != br and min(pl[bl], pr[br]) >= CALL_PROBABILITY:
-                return [left, right]
+                return [left, *self._split_on_and(right, tools)]
         return [part]
 
     def _answer(
@@ -633,7 +637,7 @@ def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-_AND = re.compile(r",?\s+and\s+|,\s+then\s+")
+_AND = re.compile(r",?\s+and\s+|,\s+then\s+|,\s+(?=(?:what|how|which|where|who|when)\s)")
 
 
 def _name(tool: dict[str, Any]) -> str:
@@ -658,17 +662,34 @@ def _called_since(messages: list[dict[str, Any]], start: int | None) -> dict[str
 
 def _shared_value(arguments: dict[str, Any], text: str) -> tuple[str, str] | None:
     """The first two parameters (in the call's order) with the same string or number, if the request
-    writes it only once."""
+    writes it only once. A number and a string that writes it (5 and "5") are one value."""
     seen: dict[Any, str] = {}
     for key, value in arguments.items():
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
             continue
         if stated_twice(text, value):
             continue
-        if value in seen:
-            return seen[value], key
-        seen[value] = key
+        written = value if isinstance(value, str) else f"{value:g}"
+        if written in seen:
+            return seen[written], key
+        seen[written] = key
     return None
+
+
+def _grounding(
+    tool: dict[str, Any],
+    text: str,
+    avoid: dict[str, tuple[Any, ...]] | None = None,
+    keep: dict[str, Any] | None = None,
+) -> Callable[[dict[str, tuple[Any, ...]]], str | None]:
+    """The grounded grammar of a call on `text`, as a function of the further values it must avoid."""
+    base = avoid or {}
+
+    def grammar_for(more: dict[str, tuple[Any, ...]]) -> str | None:
+        barred = {k: (*base.get(k, ()), *more.get(k, ())) for k in base.keys() | more.keys()}
+        return grounded_grammar(tool, text, avoid=barred, keep=keep)
+
+    return grammar_for
 
 
 def _repeats_a_call(text: str) -> bool:

@@ -23,7 +23,9 @@ from typing import Any
 
 from edgeagent_cli.core.agent.toolcall.ground import SCALE, numbers, tokens
 
-_CLAUSE = re.compile(r"(?<=[.?!])\s+(?=[A-Z\"'(])|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+")
+_CLAUSE = re.compile(
+    r"(?<=[.?!])\s+(?=[A-Z\"'(])|(?<=\?)\s+(?=(?:and|or|also|then)\s)|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+"
+)
 _JOINERS = {"and", "or", "&"}
 # Words that are never an item of a list on their own ("deer and their impact", "a human and a chimp").
 _FUNCTION_WORDS = set(
