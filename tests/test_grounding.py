@@ -93,6 +93,23 @@ def test_optional_values_quoted_by_the_description_are_offered_when_said() -> No
     assert "return_type" not in schema["properties"]
 
 
+def test_an_optional_list_settles_on_the_enum_values_the_request_writes() -> None:
+    """BFCL multiple_90: "a seafood restaurant in Seattle": cuisine ["Seafood"], offered only that."""
+    cuisines = ["Seafood", "Italian", "Indian", "Chinese"]
+    params = {
+        "type": "object",
+        "properties": {
+            "location": {"type": "string"},
+            "cuisine": {"type": "array", "items": {"type": "string", "enum": cuisines}},
+        },
+        "required": ["location"],
+    }
+    schema, _ = grounded_schema(params, Grounding("I want a seafood restaurant in Seattle."))
+    assert "cuisine" in schema["required"] and schema["properties"]["cuisine"]["items"]["enum"] == ["Seafood"]
+    schema, _ = grounded_schema(params, Grounding("I want a restaurant in Seattle."))
+    assert "cuisine" not in schema["properties"]
+
+
 def test_coverage_counts_numbers_for_required_numeric_parameters() -> None:
     params = {"properties": {"a": {"type": "number"}, "b": {"type": "integer"}}, "required": ["a", "b"]}
     assert covered(params, "add 2 and 3") == 1.0

@@ -344,7 +344,8 @@ def grounded_schema(
     beside what the text has (the next of several calls changes some values and keeps the others).
 
     Optional parameters the request does not mention are left out. One it settles is made required:
-    a value of its enum or description the request writes ("in Celsius"), a flag the request names
+    a value of its enum or description the request writes ("in Celsius"), values of a list's enum it
+    writes ("a seafood restaurant": cuisine ["Seafood"], offered only those), a flag the request names
     ("include the owner's name" -> include_owner: true), a number it names and states. Left
     optional, a small model drops them.
     """
@@ -364,8 +365,15 @@ def grounded_schema(
         elif key not in required:  # offered when the request names it or writes one of its values
             said = _said(text, schema.get("enum") or _quoted(str(schema.get("description") or "")))
             kind = schema.get("type", "string")
+            members: dict[str, Any] = (
+                schema["items"] if kind == "array" and isinstance(schema.get("items"), dict) else {}
+            )
+            written = _said(text, members.get("enum") or [])
             if said and kind == "string":
                 schema = {k: v for k, v in schema.items() if k != "enum"} | {"enum": said}
+                settled.append(key)
+            elif written:  # "a seafood restaurant": cuisine ["Seafood"]
+                schema = {**schema, "items": {**members, "enum": written}}
                 settled.append(key)
             elif not _mentions(text, key):
                 continue
