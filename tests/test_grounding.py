@@ -469,3 +469,17 @@ def test_a_number_and_the_string_that_writes_it_are_one_value() -> None:
     assert _shared_value({"location": "New York", "query": "5", "year": 5}, text) == ("query", "year")
     assert _shared_value({"query": "theft", "year": 2021}, text) is None
     assert _shared_value({"a": "5", "b": 5}, "5 apples for 5 days") is None  # written twice: may be both
+
+
+def test_numbered_parameters_take_values_in_the_order_written() -> None:
+    from edgeagent_cli.core.agent.toolcall.ground import in_order
+
+    text = "the final temperature when 20 kg of water at 30 degree Celsius is mixed with 15 kg of water at 60 degree"
+    got = in_order({"mass1": 20, "temperature1": 60, "mass2": 15, "temperature2": 30}, text)
+    assert got == {"mass1": 20, "temperature1": 30, "mass2": 15, "temperature2": 60}
+    assert in_order({"species_1": "chimp", "species_2": "human"}, "a human and a chimp") == {
+        "species_1": "human",
+        "species_2": "chimp",
+    }
+    assert in_order({"num1": 5, "num2": 5}, "5 and 5") == {"num1": 5, "num2": 5}  # written twice: left as is
+    assert in_order({"num1": 12, "num2": 36}, "the GCD of 12 and 36") == {"num1": 12, "num2": 36}

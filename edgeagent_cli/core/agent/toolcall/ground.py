@@ -91,8 +91,41 @@ def _times(text: str, value: Any) -> int:
 
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A decoded call's values read back against the request: list items as often as it writes them
-    (as_often), a function as its expression (defined), a date whole (dated)."""
-    return dated(defined(as_often(arguments, text), params, text), params, text)
+    (as_often), a function as its expression (defined), a date whole (dated), numbered parameters in
+    the order the request writes their values (in_order)."""
+    return in_order(dated(defined(as_often(arguments, text), params, text), params, text), text)
+
+
+def in_order(arguments: dict[str, Any], text: str) -> dict[str, Any]:
+    """Parameters numbered 1 and 2 (temperature1, temperature2; city_1, city_2) take the values the
+    request writes first and second: "20 kg at 30 degrees mixed with 15 kg at 60 degrees" is
+    temperature1 30, not 60. Only values the request writes once are reordered."""
+    out = dict(arguments)
+    for key in arguments:
+        m = re.fullmatch(r"(.*?)(_?)1", key)
+        other = f"{m.group(1)}{m.group(2)}2" if m else None
+        if other is None or other not in out:
+            continue
+        one, two = _written_at(text, out[key]), _written_at(text, out[other])
+        if one is not None and two is not None and two < one:
+            out[key], out[other] = out[other], out[key]
+    return out
+
+
+def _written_at(text: str, value: Any) -> int | None:
+    """Where the request writes a string or number, when it writes it exactly once."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "" or _times(text, value) != 1:
+        return None
+    if isinstance(value, str):
+        found = re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text)
+        return found.start() if found else None
+    for tok, start, _end in tokens(text):
+        try:
+            if float(tok.replace(",", "")) == float(value):
+                return start
+        except ValueError:
+            continue
+    return None
 
 
 def as_often(arguments: dict[str, Any], text: str) -> dict[str, Any]:
