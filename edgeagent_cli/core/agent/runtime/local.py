@@ -343,7 +343,9 @@ class LocalRuntime:
                 from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
 
                 self._decoder = ConstrainedDecoder(self.llm)
-            _, body, finish, n = self._distinct(prompt + prefix, _grounding(tool, text), text)
+            decoded = self._distinct(prompt + prefix, _grounding(tool, text), text)
+            assert decoded is not None  # without values to avoid, a grounded grammar always exists
+            _, body, finish, n = decoded
             count += n
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
@@ -376,9 +378,10 @@ class LocalRuntime:
 
     def _distinct(
         self, prompt: str, grammar_for: Callable[[dict[str, tuple[Any, ...]]], str | None], text: str
-    ) -> tuple[float, str, str, int]:
+    ) -> tuple[float, str, str, int] | None:
         """(score, text, finish reason, tokens) of the call's arguments under the grammar that
-        `grammar_for` makes for the values it must avoid: no two parameters with one value.
+        `grammar_for` makes for the values it must avoid (None when it makes none): no two
+        parameters with one value.
 
         Two parameters of a call almost never take the same value (2 pairs in 433 string pairs of
         BFCL's answers), but a small model often writes one value twice ("species": "deer",
@@ -387,7 +390,8 @@ class LocalRuntime:
         """
         assert self._decoder is not None
         grammar = grammar_for({})
-        assert grammar is not None
+        if grammar is None:
+            return None
         score, body, finish, count = self._scored(prompt, grammar)
         opening = prompt[prompt.rindex(CALL_OPEN) :]
         avoid: dict[str, tuple[Any, ...]] = {}
@@ -446,9 +450,10 @@ class LocalRuntime:
             base = {k: (last[k],) for k in numeric} if numeric and len(numbers(rest)) >= len(numeric) else {}
             options = ([base] if base else []) + [{**base, k: (last[k],)} for k in scalar if k not in numeric]
             for avoid in options:
-                if grounded_grammar(tool, rest, avoid=avoid, keep=last) is None:
+                decoded = self._distinct(prompt + shown + prefix, _grounding(tool, rest, avoid, last), text)
+                if decoded is None:
                     continue
-                score, body, _, n = self._distinct(prompt + shown + prefix, _grounding(tool, rest, avoid, last), text)
+                score, body, _, n = decoded
                 count += n
                 calls = toolcall.parse_calls(prefix + body)
                 if len(calls) != 1 or calls[0].arguments in made or _shared_value(calls[0].arguments, text):

@@ -85,8 +85,13 @@ def stated_twice(text: str, value: Any) -> bool:
 def _times(text: str, value: Any) -> int:
     """How often the request writes a string (as a whole word or phrase) or a number."""
     if isinstance(value, str):
-        return len(re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", text))
+        return len(whole_phrase(value).findall(text))
     return max(numbers(text, whole, repeats=True).count(value) for whole in (False, True))
+
+
+def whole_phrase(value: str) -> re.Pattern[str]:
+    """The string as a whole word or phrase of a text."""
+    return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)")
 
 
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def _written_at(text: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "" or _times(text, value) != 1:
         return None
     if isinstance(value, str):
-        found = re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text)
+        found = whole_phrase(value).search(text)
         return found.start() if found else None
     for tok, start, _end in tokens(text):
         try:
@@ -246,9 +251,7 @@ def _said(text: str, values: list[Any]) -> list[Any]:
     return [
         v
         for v in values
-        if isinstance(v, str)
-        and v.strip()
-        and re.search(rf"(?<!\w){re.escape(v.lower().replace('_', ' '))}(?!\w)", lowered)
+        if isinstance(v, str) and v.strip() and whole_phrase(v.lower().replace("_", " ")).search(lowered)
     ]
 
 

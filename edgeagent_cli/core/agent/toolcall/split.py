@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.ground import SCALE, numbers, tokens
+from edgeagent_cli.core.agent.toolcall.ground import SCALE, numbers, tokens, whole_phrase
 
 _CLAUSE = re.compile(
     r"(?<=[.?!])\s+(?=[A-Z\"'(])|(?<=\?)\s+(?=(?:and|or|also|then)\s)|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+"
@@ -311,7 +311,7 @@ def follow_up(previous: dict[str, Any], clause: str, params: dict[str, Any]) -> 
     lowered = clause.lower()
     for key, schema in props.items():
         for option in (schema.get("enum") or []) if isinstance(schema, dict) else []:
-            if isinstance(option, str) and re.search(rf"(?<!\w){re.escape(option.lower())}(?!\w)", lowered):
+            if isinstance(option, str) and whole_phrase(option.lower()).search(lowered):
                 changed[key] = option
                 found = True
     return changed if found and changed != previous else None
