@@ -392,6 +392,32 @@ def test_the_next_call_takes_the_values_the_request_writes_after_the_first(smoll
     ]
 
 
+def test_a_request_that_begins_one_already_scored_is_read_off_it(smollm2: Path) -> None:
+    """The router scores "A and B" after a tool's description, then "A" for the split at "and": the
+    second is read off the first's per-token log-probabilities, with no decode, and equals a fresh score."""
+    import llama_cpp
+
+    from edgeagent_cli.core.agent.runtime.router import BASELINE_PREFIX, Router, tool_prefix
+
+    llm = llama_cpp.Llama(str(smollm2), n_ctx=2048, verbose=False)
+    whole = "Find the area of a triangle with base 10 and height 5 and book a flight to Boston for two"
+    left = "Find the area of a triangle with base 10 and height 5"
+    tool = {"name": "calc_area", "description": "The area of a triangle", "parameters": {"properties": {"base": {}}}}
+    for prefix_text in (tool_prefix(tool), BASELINE_PREFIX):
+        tokens = lambda text: llm.tokenize((" " + text).encode(), add_bos=False, special=False)  # noqa: E731
+        router = Router(llm)
+        prefix = router._tokens(prefix_text, 160)
+        router._logprob(prefix, tokens(whole))
+        decodes = llama_cpp.llama_decode
+        llama_cpp.llama_decode = None  # type: ignore[assignment]  # reading it off must not decode
+        try:
+            derived = router._logprob(prefix, tokens(left))
+        finally:
+            llama_cpp.llama_decode = decodes
+        assert derived == Router(llm)._logprob(prefix, tokens(left))
+    llm.close()
+
+
 def test_a_clause_short_of_a_number_goes_to_the_tool_it_names(smollm2: Path) -> None:
     """BFCL parallel_multiple_27: "Transfer $5000 ... And calculate my potential interests after 5 years if
     the annual interest rate is 3%." The second clause lacks the principal, but it names another likely

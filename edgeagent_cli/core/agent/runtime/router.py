@@ -88,6 +88,9 @@ class Router:
         self.llm = llm
         self._prefix_cache: dict[str, list[int]] = {}
         self._memo: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
+        # per token, the log-probabilities of the targets scored after each prefix: a target that
+        # begins another ("Find the area" of "Find the area and the perimeter") is read off it
+        self._per_token: dict[tuple[int, ...], dict[tuple[int, ...], list[float]]] = {}
         self._kv_head: list[int] | None = None  # the tokens the KV cache holds, when they are ours
         self._first_row: Any = None  # log-probabilities after them (they predict a request's first token)
 
@@ -141,6 +144,9 @@ class Router:
         key = (tuple(prefix), tuple(target))
         if key in self._memo:
             return self._memo[key]
+        for longer, each in self._per_token.get(key[0], {}).items():
+            if len(longer) > len(target) and longer[: len(target)] == key[1]:
+                return sum(each[: len(target)])
         llm = self.llm
         ctx = llm._ctx.ctx
         memory = llama_cpp.llama_get_memory(ctx)
@@ -176,18 +182,17 @@ class Router:
 
             if not reuse:
                 self._first_row = np.array(log_softmax(first))
-            total = 0.0
-            for j, tok in enumerate(target):
-                if j == 0:
-                    total += float(self._first_row[tok])
-                else:
-                    total += float(log_softmax((first + j) if not reuse else j - 1)[tok])
+            each = [float(self._first_row[target[0]])] if target else []
+            each += [float(log_softmax((first + j) if not reuse else j - 1)[tok]) for j, tok in enumerate(target) if j]
+            total = sum(each)
             self._kv_head = head
         finally:
             llama_cpp.llama_batch_free(batch)
         if len(self._memo) > 4096:
             self._memo.clear()
+            self._per_token.clear()
         self._memo[key] = total
+        self._per_token.setdefault(key[0], {})[key[1]] = each
         return total
 
 
