@@ -87,10 +87,9 @@ class Router:
     def __init__(self, llm: Any) -> None:
         self.llm = llm
         self._prefix_cache: dict[str, list[int]] = {}
-        self._memo: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
-        # per token, the log-probabilities of the targets scored after each prefix: a target that
-        # begins another ("Find the area" of "Find the area and the perimeter") is read off it
-        self._per_token: dict[tuple[int, ...], dict[tuple[int, ...], list[float]]] = {}
+        # prefix -> target -> the target's log-probability per token: a target scored again, or one
+        # that begins another ("Find the area" of "Find the area and the perimeter"), is read off it
+        self._scored: dict[tuple[int, ...], dict[tuple[int, ...], list[float]]] = {}
         self._kv_head: list[int] | None = None  # the tokens the KV cache holds, when they are ours
         self._first_row: Any = None  # log-probabilities after them (they predict a request's first token)
 
@@ -142,10 +141,8 @@ class Router:
         import numpy as np
 
         key = (tuple(prefix), tuple(target))
-        if key in self._memo:
-            return self._memo[key]
-        for longer, each in self._per_token.get(key[0], {}).items():
-            if len(longer) > len(target) and longer[: len(target)] == key[1]:
+        for longer, each in self._scored.get(key[0], {}).items():
+            if longer[: len(target)] == key[1]:
                 return sum(each[: len(target)])
         llm = self.llm
         ctx = llm._ctx.ctx
@@ -188,11 +185,9 @@ class Router:
             self._kv_head = head
         finally:
             llama_cpp.llama_batch_free(batch)
-        if len(self._memo) > 4096:
-            self._memo.clear()
-            self._per_token.clear()
-        self._memo[key] = total
-        self._per_token.setdefault(key[0], {})[key[1]] = each
+        if sum(map(len, self._scored.values())) > 4096:
+            self._scored.clear()
+        self._scored.setdefault(key[0], {})[key[1]] = each
         return total
 
 
