@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -63,3 +64,37 @@ def test_unknown_model_name_exits_3_with_one_line() -> None:
     done = cli("models", "show", "no-such-model")
     assert done.returncode == 3
     assert "no-such-model" in one_line_error(done)
+
+
+def test_every_help_example_parses() -> None:
+    """Each `edgeagent ...` line of a command's Examples names options that exist, with values of their
+    type (`-c simple_python` once stood for --category where -c is --ctx)."""
+    import shlex
+
+    import typer
+
+    from edgeagent_cli.app import app
+
+    def commands(cmd: object, path: list[str]) -> list[tuple[list[str], object]]:
+        subs = getattr(cmd, "commands", None)
+        if subs is None:
+            return [(path, cmd)]
+        return [found for name, sub in subs.items() for found in commands(sub, [*path, name])]
+
+    checked, wrong = 0, []
+    for path, cmd in commands(typer.main.get_command(app), []):
+        start = " ".join(["edgeagent", *path])
+        for line in (getattr(cmd, "help", None) or "").splitlines():
+            line = line.strip()
+            if line != start and not line.startswith(start + " "):
+                continue
+            words = shlex.split(re.split(r"\s+\(|\s+>|\s+\||\s+2>", line)[0], comments=True)[1 + len(path) :]
+            checked += 1
+            try:
+                cmd.make_context(" ".join(path), words)  # type: ignore[attr-defined]
+            except SystemExit:
+                pass
+            except Exception as e:  # noqa: BLE001 - any refusal is the finding
+                wrong.append(f"{line}: {e}")
+    assert checked >= 40, checked
+    assert not wrong, wrong

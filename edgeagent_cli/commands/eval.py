@@ -81,7 +81,7 @@ def tools(
 
       edgeagent eval tools --questions bfcl/ --json > run.json      (every category in the directory)
 
-      edgeagent eval tools -q bfcl/ -c simple_python,irrelevance --compare run.json
+      edgeagent eval tools -q bfcl/ --category simple_python,irrelevance --compare run.json
 
       edgeagent eval tools --questions BFCL_v4_simple_python.json --answers possible_answer/BFCL_v4_simple_python.json
 
