@@ -28,6 +28,7 @@ from edgeagent_cli.core.agent.toolcall.split import (
     frames,
     has_values,
     refer,
+    repeated,
     restates,
 )
 
@@ -261,6 +262,66 @@ def test_compare_reports_each_categorys_change(tmp_path: Path) -> None:
 )
 def test_a_frame_said_again_with_other_values_is_another_call(args: dict, text: str, want: list[dict]) -> None:
     assert frames(args, text) == want
+
+
+def _params(*names: str, required: tuple[str, ...] = (), kinds: dict[str, str] | None = None) -> dict:
+    kinds = kinds or {}
+    return {
+        "type": "object",
+        "properties": {n: {"type": kinds.get(n, "string"), "description": n} for n in names},
+        "required": list(required),
+    }
+
+
+def test_a_request_that_says_its_frame_again_after_and_is_one_part_per_call() -> None:
+    recipe = _params(
+        "dish_name", "serving_size", required=("dish_name", "serving_size"), kinds={"serving_size": "integer"}
+    )
+    text = "Tell me a recipe for 'Lasagne Bolognese' for serving 4 people and another one for 'Caesar Salad' for serving 2 people"
+    assert repeated(text, recipe) == [
+        "Tell me a recipe for 'Lasagne Bolognese' for serving 4 people",
+        "another one for 'Caesar Salad' for serving 2 people",
+    ]
+    hotel = _params("hotel_name", "location", "check_in_date", "check_out_date")
+    text = "Check 'Queens Hotel' in Berlin from March 10 to March 20 and for 'Royal Hotel' in Paris from April 5 to April 15."
+    assert len(repeated(text, hotel)) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "params"),
+    [
+        (  # another parameter of the same call, named after the "and"
+            "the absolute pressure given atmospheric pressure of 1 atm and a gauge pressure of 2 atm.",
+            _params("atm_pressure", "gauge_pressure", kinds={"atm_pressure": "integer", "gauge_pressure": "integer"}),
+        ),
+        (  # named by its exact name
+            "a t-test between dataset_A with the values 12, 24, 36 and dataset_B with the values 15, 30, 45.",
+            _params("dataset_A", "dataset_B"),
+        ),
+        (  # more values before the "and" than after: the right side completes a list
+            "trait A contributing 40% and trait B 60%, if trait A has a value of 0.8 and trait B a value of 0.7.",
+            _params("trait_values", "trait_contributions"),
+        ),
+        (  # the company is said once, for both periods: one call's words, not a frame again
+            "retrieve the stock data for Microsoft for the past 60 days and then for the past 120 days",
+            _params("company", "days", kinds={"days": "integer"}),
+        ),
+        (  # both moves are items of one required list
+            "play chess where the 1st move is e4 and the 2nd move is e5.",
+            {
+                "type": "object",
+                "properties": {"moves": {"type": "array", "items": {"type": "string"}}},
+                "required": ["moves"],
+            },
+        ),
+        (  # a name list, not a frame
+            "Find two theatres near San Diego for Tenet at 5 pm and No Time To Die at 7:30 pm.",
+            _params("location", "movie", "time"),
+        ),
+    ],
+)
+def test_more_words_of_one_call_after_and_are_not_split(text: str, params: dict) -> None:
+    assert repeated(text, params) == [text]
 
 
 def test_names_with_abbreviations_units_at_the_end_and_pairs_are_listed_items() -> None:

@@ -32,6 +32,7 @@ from edgeagent_cli.core.agent.toolcall.split import (
     names_only,
     reach,
     refer,
+    repeated,
     rest_after,
     restates,
 )
@@ -536,6 +537,9 @@ class LocalRuntime:
             route["clauses"] = [step.text for step in plan]
         if chosen and not plan:
             plan = [Step(chosen, request)]
+        plan = _repeats(plan, {_name(t): t for t in tools})
+        if len(plan) > 1:
+            route["clauses"] = [step.text for step in plan]
         route["plan"] = [step.tool for step in plan]
         if len(self._plans) > 64:
             self._plans.clear()
@@ -663,6 +667,20 @@ def _called_since(messages: list[dict[str, Any]], start: int | None) -> dict[str
         for c in m.get("tool_calls") or []:
             done[c["function"]["name"]] = done.get(c["function"]["name"], 0) + 1
     return done
+
+
+def _repeats(plan: list[Step], by_name: dict[str, dict[str, Any]]) -> list[Step]:
+    """The plan with each step whose words say its frame again after an "and" as one step per part
+    (toolcall.split.repeated), each part its own call of the step's tool."""
+    out: list[Step] = []
+    moved: dict[int, int] = {}  # a step's index in the plan -> in the new plan
+    for k, step in enumerate(plan):
+        moved[k] = len(out)
+        follows = moved[step.follows] if step.follows is not None else None
+        tool = by_name[step.tool]
+        parts = repeated(step.text, tool.get("function", tool).get("parameters") or {}) if follows is None else []
+        out += [Step(step.tool, part) for part in parts] if len(parts) > 1 else [Step(step.tool, step.text, follows)]
+    return out
 
 
 def _shared_value(arguments: dict[str, Any], text: str) -> tuple[str, str] | None:

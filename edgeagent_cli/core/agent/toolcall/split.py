@@ -10,6 +10,9 @@ one (measured: 9% right on BFCL parallel). So the request is split in words:
 - `frames()`: "stage 7 in easy mode and stage 3 in hard mode", "case number XY1234 in Los Angeles
   County Court, and case number GH5678 in Orange County Court": after the call's values the request
   says the same words again with other values; each such part is a call with those values;
+- `repeated()`: "a recipe for 'Lasagne' for 4 people and another one for 'Caesar Salad' for 2
+  people": the request says its frame again after an "and", so each part is routed and decoded as
+  a step of its own, before any call is made (frames() works from a call that already mixes both);
 - `expand()`: a call whose value sits in a list in the text ("Taylor Swift and Maroon 5") becomes one
   call per item; values listed in step ("20 and 15 minutes respectively") go together. Two values of
   one call in the same list ("between 1 and 1000") are a range, not items, unless the list goes on in
@@ -405,6 +408,79 @@ def frames(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     for call in calls:
         if call not in out:
             out.append(call)
+    return out
+
+
+_AND = re.compile(r",?\s+and\s+")
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+# a quoted value, or a run of capitalised words after another word ("in Los Angeles County Court")
+_NAMES = re.compile(r"'[^']+'|\"[^\"]+\"|(?<=[\w,;:] )[A-Z]\w*(?:\s+[A-Z]\w*)*")
+_FRAME_STOP = {"a", "an", "the", "one", "another", "also", "for", "of", "to", "then"}
+
+
+def repeated(text: str, params: dict[str, Any]) -> list[str]:
+    """The text as one part per call when, after an "and", it says the words before it again with
+    other values: "a recipe for 'Lasagne Bolognese' for serving 4 people and another one for 'Caesar
+    Salad' for serving 2 people", "'Queens Hotel' in Berlin from March 10 to March 20 and for 'Royal
+    Hotel' in Paris from April 5 to April 15". Decoded from the whole text, a small model takes some
+    values from each half; from its own half, each call has only its own.
+
+    The side after the "and" must be a frame again, not more of the same call: at least three words,
+    starting lower-case ("and No Time To Die" is a list item); most of its words said before it;
+    as many numbers and names as the side before it ("trait A has a value of 0.8 and trait B a value
+    of 0.7" fills one list, "for Microsoft for the past 60 days and then for the past 120 days" is
+    one company); every required number on each side; no required list of plain values for the
+    repeated values to be items of; and no parameter named after the "and"
+    that is not named before it ("atmospheric pressure of 1 atm and a gauge pressure of 2 atm",
+    "dataset_A with the values 12, 24, 36 and dataset_B with ...": two parameters of one call).
+    """
+    from edgeagent_cli.core.agent.toolcall.ground import covered
+
+    props = params.get("properties") or {}
+    if any(
+        isinstance(props.get(k), dict) and props[k].get("type") == "array" and _scalar_items(props[k])
+        for k in params.get("required") or []
+    ):
+        return [text]  # "the 1st move is e4 and the 2nd move is e5": both are items of one list
+    for m in _AND.finditer(text):
+        left, right = text[: m.start()].strip(), text[m.end() :].strip()
+        if len(right.split()) < 3 or not right[:1].islower() or not (has_values(left) and has_values(right)):
+            continue
+        if covered(params, left) < 1 or covered(params, right) < 1:
+            continue
+        if any(len(pattern.findall(left)) != len(pattern.findall(right)) for pattern in (_DIGITS, _NAMES)):
+            continue
+        said = [w for w in _frame_words(right) if w not in _FRAME_STOP]
+        before = set(_frame_words(left))
+        shared = sum(w in before for w in said)
+        if shared < 2 or 2 * shared < len(said):
+            continue
+        if _named(right, params) - _named(left, params):
+            continue
+        return [left, *repeated(right, params)]
+    return [text]
+
+
+def _scalar_items(schema: dict[str, Any]) -> bool:
+    items = schema.get("items")
+    return not isinstance(items, dict) or items.get("type") in {"string", "integer", "number", "float", None}
+
+
+def _frame_words(text: str) -> list[str]:
+    """The lower-case words of a text outside its quoted values."""
+    return re.findall(r"\b[a-z]+\b", re.sub(r"'[^']*'|\"[^\"]*\"", " ", text))
+
+
+def _named(text: str, params: dict[str, Any]) -> set[str]:
+    """The parameters a text names: by the exact name ("dataset_B"), or by a word of the name that
+    no other parameter has ("gauge" of gauge_pressure beside atm_pressure)."""
+    props = [k for k in params.get("properties") or {}]
+    said, lowered = _stems(text), text.lower()
+    out = set()
+    for key in props:
+        others = set().union(*(_stems(k) for k in props if k != key))
+        if re.search(rf"(?<!\w){re.escape(key.lower())}(?!\w)", lowered) or (_stems(key) - others) & said:
+            out.add(key)
     return out
 
 
