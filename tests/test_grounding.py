@@ -19,6 +19,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     grounded_grammar,
     grounded_schema,
     numbers,
+    placed,
 )
 from edgeagent_cli.core.agent.toolcall.split import (
     clauses,
@@ -520,6 +521,35 @@ def test_a_date_parameter_takes_the_whole_date_in_its_format() -> None:
     assert dated({"date": "May 18"}, params, "on 3 May 2022 and on May 18th 2022") == {"date": "2022-05-18"}
     assert dated({"date": "2022"}, params, "on 3 May 2022 and on May 18th 2022") == {"date": "2022"}  # which one?
     assert dated({"note": "2021"}, params, "filed after January 1, 2021") == {"note": "2021"}
+    stay = {"properties": {k: {"type": "string", "description": ""} for k in ("check_in_date", "check_out_date")}}
+    both = {"check_in_date": "2022", "check_out_date": "2022"}
+    text = "'Queens Hotel' from March 10, 2022 to March 20, 2022"
+    assert dated(both, stay, text) == {"check_in_date": "2022-03-10", "check_out_date": "2022-03-20"}
+    assert dated(both, stay, "from March 10, 2022 to March 20, 2022 or March 30, 2022") == both  # which two?
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "want"),
+    [
+        ("Berlin", "for 'Queens Hotel' in Berlin, Germany from March 10", "Berlin, Germany"),
+        ("Boston", "the weather in Boston, MA.", "Boston, MA"),
+        ("San Francisco", "in San Francisco, California and New York, New York?", "San Francisco, California"),
+        ("San Francisco", "in San Francisco, California, and Chicago, Illinois.", "San Francisco, California"),
+        ("Philadelphia", "stops at Philadelphia, Washington D.C., and Atlanta", "Philadelphia"),  # a list
+        ("Berlin", "concerts in Berlin, Paris and Rome", "Berlin"),  # a list
+        ("New York City", "in New York City, I want", "New York City"),  # no region
+        ("tomorrow", "the weather tomorrow, June 1", "tomorrow"),  # no place
+    ],
+)
+def test_a_location_is_read_back_with_the_region_the_request_writes_after_it(value: str, text: str, want: str) -> None:
+    params = {
+        "properties": {
+            "location": {"type": "string", "description": "The location of the store."},
+            "city": {"type": "string", "description": "The city."},
+        }
+    }
+    assert placed({"location": value}, params, text) == {"location": want}
+    assert placed({"city": value}, params, text) == {"city": value}  # a city is the city alone
 
 
 def test_a_number_and_the_string_that_writes_it_are_one_value() -> None:

@@ -96,9 +96,34 @@ def whole_phrase(value: str) -> re.Pattern[str]:
 
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A decoded call's values read back against the request: list items as often as it writes them
-    (as_often), a function as its expression (defined), a date whole (dated), numbered parameters in
-    the order the request writes their values (in_order)."""
-    return in_order(dated(defined(as_often(arguments, text), params, text), params, text), text)
+    (as_often), a function as its expression (defined), a date whole (dated), a place with its region
+    (placed), numbered parameters in the order the request writes their values (in_order)."""
+    values = dated(defined(as_often(arguments, text), params, text), params, text)
+    return in_order(placed(values, params, text), text)
+
+
+# ", Germany" after "Berlin": a run of capitalised words after the comma, all of it, that no comma
+# follows and no "and" with a name alone ("Berlin, Paris and Rome" lists three places), unless another
+# place with its region follows ("San Francisco, California, and Chicago, Illinois")
+_RUN = r"[A-Z][\w.]*(?:\s+[A-Z][\w.]*)*(?![\w.]|\s+[A-Z])"
+_REGION = re.compile(rf",\s+((?!I\b){_RUN})(?:(?=,?\s+and\s+{_RUN},\s+[A-Z])|(?!\s*,)(?!\s+and\s+{_RUN}(?!,)))")
+
+
+def placed(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """A location that the request writes with its region ("in Berlin, Germany from March 10") is that
+    whole phrase, when the model took only the place: BFCL's answers accept "Berlin, Germany" wherever
+    they accept a place the request writes so, and often only that. Not for a parameter that is a city
+    ("city": "Tokyo" of "Tokyo, Japan"), nor for items of a list ("Philadelphia, Washington D.C., and
+    Atlanta")."""
+    out = dict(arguments)
+    for key, value, about in _free_strings(arguments, params):
+        if "location" not in about.lower() or "city" in key.lower() or "," in value or not value[:1].isupper():
+            continue  # a place is a name: not "tomorrow", "here"
+        found = re.search(rf"(?<!, ){re.escape(value.strip())}(?=,)", text)
+        region = _REGION.match(text, found.end()) if found else None
+        if region is not None:
+            out[key] = f"{value.strip()}, {region.group(1).rstrip('.')}"
+    return out
 
 
 def in_order(arguments: dict[str, Any], text: str) -> dict[str, Any]:
@@ -214,20 +239,26 @@ def _date_phrases(text: str) -> list[tuple[int, int, str, str, str]]:
 def dated(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A date parameter whose value is a piece of one date the request writes ("2019" of "December 13,
     2019", "May 18" of "May 18th 2022") takes that whole date, in the format its description names
-    (YYYY-MM-DD when it names none)."""
+    (YYYY-MM-DD when it names none). Date parameters that all hold the same piece of as many dates
+    ("2022", "2022" of "from March 10, 2022 to March 20, 2022") take them in order."""
     phrases = _date_phrases(text)
     out = dict(arguments)
+    shared: dict[tuple[int, ...], list[tuple[str, str]]] = {}  # the dates a piece is in -> the parameters
     for key, value, about in _free_strings(arguments, params) if phrases else []:
         description = about.lower()
         if "date" not in description:
             continue
         piece = value.strip().rstrip(".,")
-        found = [p for p in phrases if piece and piece.lower() in text[p[0] : p[1]].lower()]
-        if len(found) != 1:
-            continue  # none, or a year that two dates share
-        _, _, y, m, d = found[0]
-        pattern = next((f for name, f in _FORMATS.items() if name in description), _FORMATS["yyyy-mm-dd"])
-        out[key] = pattern.format(y=y, m=m, d=d)
+        found = [k for k, p in enumerate(phrases) if piece and piece.lower() in text[p[0] : p[1]].lower()]
+        if found:
+            shared.setdefault(tuple(found), []).append((key, description))
+    for found, keys in shared.items():
+        if len(found) != len(keys):
+            continue  # a year that two dates share, for one parameter: which one?
+        for k, (key, description) in zip(found, keys, strict=True):
+            _, _, y, m, d = phrases[k]
+            pattern = next((f for name, f in _FORMATS.items() if name in description), _FORMATS["yyyy-mm-dd"])
+            out[key] = pattern.format(y=y, m=m, d=d)
     return out
 
 
