@@ -249,13 +249,13 @@ def dated(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[
         if "date" not in description:
             continue
         piece = value.strip().rstrip(".,")
-        found = [k for k, p in enumerate(phrases) if piece and piece.lower() in text[p[0] : p[1]].lower()]
-        if found:
-            shared.setdefault(tuple(found), []).append((key, description))
-    for found, keys in shared.items():
-        if len(found) != len(keys):
+        holding = tuple(k for k, p in enumerate(phrases) if piece and piece.lower() in text[p[0] : p[1]].lower())
+        if holding:
+            shared.setdefault(holding, []).append((key, description))
+    for dates, keys in shared.items():
+        if len(dates) != len(keys):
             continue  # a year that two dates share, for one parameter: which one?
-        for k, (key, description) in zip(found, keys, strict=True):
+        for k, (key, description) in zip(dates, keys, strict=True):
             _, _, y, m, d = phrases[k]
             pattern = next((f for name, f in _FORMATS.items() if name in description), _FORMATS["yyyy-mm-dd"])
             out[key] = pattern.format(y=y, m=m, d=d)
