@@ -18,6 +18,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     defined,
     grounded_grammar,
     grounded_schema,
+    matched,
     numbers,
     placed,
 )
@@ -550,6 +551,45 @@ def test_a_location_is_read_back_with_the_region_the_request_writes_after_it(val
     }
     assert placed({"location": value}, params, text) == {"location": want}
     assert placed({"city": value}, params, text) == {"city": value}  # a city is the city alone
+
+
+def test_two_numbers_each_written_beside_the_other_parameters_words_are_swapped() -> None:
+    params = {
+        "properties": {
+            "height": {"type": "number", "description": "The height of the person in feet."},
+            "weight": {"type": "integer", "description": "The weight of the person in kilograms."},
+        }
+    }
+    text = "the body mass index of a person who is 6 feet tall and weighs 80 kg"
+    assert matched({"height": 80, "weight": 6}, params, text) == {"height": 6, "weight": 80}
+    assert matched({"height": 6, "weight": 80}, params, text) == {"height": 6, "weight": 80}
+    # a value the request does not write (5 of 5.5) stays, and so do numbers beside words of neither parameter
+    assert matched({"height": 80, "weight": 5}, params, "who is 5.5 feet tall and weighs 80 kg") == {
+        "height": 80,
+        "weight": 5,
+    }
+    plain = {"properties": {k: {"type": "integer", "description": ""} for k in ("a", "b")}}
+    assert matched({"a": 7, "b": 3}, plain, "add 3 and 7") == {"a": 7, "b": 3}
+    # a number's words end at a comma: "final" is the next phrase's, not $2000's
+    cagr = {
+        "properties": {
+            k: {"type": "integer", "description": f"The {k[:-6]} investment value."}
+            for k in ("initial_value", "final_value")
+        }
+    }
+    right = {"initial_value": 2000, "final_value": 3000}
+    assert (
+        matched(right, cagr, "the CAGR for an initial investment of $2000, final value of $3000 in 4 years.") == right
+    )
+    # "years" is the unit of the 5 before it, not a word of $500,000
+    cost = {
+        "properties": {
+            "initial_cost": {"type": "number", "description": "The initial cost of the property."},
+            "years": {"type": "integer", "description": "The number of years."},
+        }
+    }
+    kept = {"initial_cost": 500000, "years": 5}
+    assert matched(kept, cost, "You bought a property 5 years ago for $500,000.") == kept
 
 
 def test_a_number_and_the_string_that_writes_it_are_one_value() -> None:

@@ -77,6 +77,54 @@ def numbers(text: str, percent_whole: bool = False, repeats: bool = False) -> li
     return [v for v in out if not (v in seen or seen.add(v))]  # type: ignore[func-returns-value]
 
 
+# Units as the words a parameter's description spells them with: "80 kg" is a weight "in kilograms".
+_UNITS = {
+    "kg": "kilograms", "g": "grams", "lb": "pounds", "lbs": "pounds", "ft": "feet", "foot": "feet", "m": "meters",
+    "cm": "centimeters", "km": "kilometers", "mi": "miles", "s": "seconds", "sec": "seconds", "min": "minutes",
+    "h": "hours", "hr": "hours", "hrs": "hours", "yr": "years", "yrs": "years", "c": "celsius", "f": "fahrenheit",
+}  # fmt: skip
+
+
+def stems(text: str) -> set[str]:
+    """Content words cut to five letters (calculate/calculation), camelCase and snake_case split, units
+    spelled out ("kg" -> "kilog")."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
+    words = [_UNITS.get(w, w) for w in re.findall(r"[a-z]+", text.lower())]
+    return {w[:5] for w in words if len(w) > 2} - {"the", "and", "for", "with", "from"}
+
+
+_PHRASE_ENDS = {"and", "or", "but", "when", "while", "then", "if", "where", "which", "that", "is", "are", "was", "were"}
+
+
+def _beside(toks: list[tuple[str, int, int]], k: int) -> list[str]:
+    """The words that say what the number at token k is: up to three before it within its phrase
+    ("initial investment of $2000", not "... tall and" of "tall and weighs 80"), and the unit right
+    after it ("6 feet"); a comma, another number and its unit, or a word such as "and" or "when" ends
+    the phrase."""
+    words: list[str] = []
+    i = k - 1
+    if i >= 0 and toks[i][0] in "$€£¥":
+        i -= 1
+    while i >= 0 and len(words) < 3:
+        tok = toks[i][0]
+        if not tok[:1].isalpha() or tok.lower() in _PHRASE_ENDS or (i > 0 and number_of(toks[i - 1][0]) is not None):
+            break  # ... or the unit of the number before ("5 years ago for $500,000": not years)
+        words.append(tok)
+        i -= 1
+    after = toks[k + 1][0] if k + 1 < len(toks) else ""
+    if after[:1].isalpha() and after.lower() not in _PHRASE_ENDS:
+        words.append(after)
+    return words
+
+
+def number_of(tok: str) -> float | None:
+    """The number one token writes ("1,500" is 1500), if it is one."""
+    try:
+        return float(tok.replace(",", ""))
+    except ValueError:
+        return None
+
+
 def stated_twice(text: str, value: Any) -> bool:
     """Does the request write this value in two places ("5% for 5 years", "from Paris ... in Paris")?"""
     return _times(text, value) >= 2
@@ -97,9 +145,42 @@ def whole_phrase(value: str) -> re.Pattern[str]:
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A decoded call's values read back against the request: list items as often as it writes them
     (as_often), a function as its expression (defined), a date whole (dated), a place with its region
-    (placed), numbered parameters in the order the request writes their values (in_order)."""
+    (placed), two numbers each where the other parameter's words are (matched), numbered parameters in
+    the order the request writes their values (in_order)."""
     values = dated(defined(as_often(arguments, text), params, text), params, text)
-    return in_order(placed(values, params, text), text)
+    return in_order(matched(placed(values, params, text), params, text), text)
+
+
+def matched(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """Two numbers the request writes once each, swapped when each is written beside the other
+    parameter's words: "6 feet tall and weighs 80 kg" is height 6 ("The height of the person in
+    feet") and weight 80 ("The weight ... in kilograms"), whichever way the model put them (see
+    _beside for the words that go with a number)."""
+    props = params.get("properties") or {}
+    toks = tokens(text)
+    near: dict[str, set[str]] = {}  # parameter -> the words beside where its value is written
+    for key, value in arguments.items():
+        schema = props.get(key)
+        if not isinstance(schema, dict) or schema.get("type") not in _NUMBER_KINDS or isinstance(value, bool):
+            continue
+        at = _written_at(text, value) if isinstance(value, int | float) else None
+        k = next((i for i, (_, start, _) in enumerate(toks) if start == at), None)
+        if k is not None:
+            near[key] = stems(" ".join(_beside(toks, k)))
+    about = {key: stems(f"{key} {(props[key] or {}).get('description') or ''}") for key in near}
+    out = dict(arguments)
+    keys = list(near)
+    for n, one in enumerate(keys):
+        for two in keys[n + 1 :]:
+            kept = len(near[one] & about[one]) + len(near[two] & about[two])
+            crossed = len(near[two] & about[one]), len(near[one] & about[two])
+            fits = all(
+                props[a].get("type") != "integer" or float(out[b]).is_integer() for a, b in ((one, two), (two, one))
+            )
+            if min(crossed) > 0 and sum(crossed) > kept and fits:
+                out[one], out[two] = out[two], out[one]
+                near[one], near[two] = near[two], near[one]
+    return out
 
 
 # ", Germany" after "Berlin": a run of capitalised words after the comma, all of it, that no comma

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.ground import SCALE, numbers, tokens, whole_phrase
+from edgeagent_cli.core.agent.toolcall.ground import SCALE, number_of, numbers, stems, tokens, whole_phrase
 
 _CLAUSE = re.compile(
     r"(?<=[.?!])\s+(?=[A-Z\"'(])|(?<=\?)\s+(?=(?:and|or|also|then)\s)|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+"
@@ -83,20 +83,13 @@ def _abbreviation(word: str) -> bool:
     return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())
 
 
-def _number(tok: str) -> float | None:
-    try:
-        return float(tok.replace(",", ""))
-    except ValueError:
-        return None
-
-
 def _find(toks: list[Token], value: Any) -> tuple[int, int] | None:
     """Where a call's value is written in the text: token positions [i, j)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         for i, (tok, _, _) in enumerate(toks):
-            number = _number(tok)
+            number = number_of(tok)
             if number is not None and -number == float(value) and i > 0 and toks[i - 1][0] == "-":
                 return i - 1, i + 1
             if number == float(value):
@@ -116,7 +109,7 @@ def _find(toks: list[Token], value: Any) -> tuple[int, int] | None:
 
 
 def _shape(tok: str) -> str:
-    if _number(tok) is not None:
+    if number_of(tok) is not None:
         return "number"
     return "title" if tok[:1].isupper() else "lower"
 
@@ -146,7 +139,7 @@ def _item(toks: list[Token], start: int, length: int, shape: str, step: int) -> 
         k = start
         while 0 <= k < len(toks) and abs(k - start) < 6:
             word = toks[k][0]
-            if word[:1].isupper() or (k != start and _number(word) is not None):
+            if word[:1].isupper() or (k != start and number_of(word) is not None):
                 k += step
             elif word == "." and k != start and _company_dot(toks, k):
                 k += step  # "Google LLC., and": the abbreviation's full stop belongs to the name
@@ -206,7 +199,7 @@ def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
     while (prev := _separator(toks, k, -1)) is not None:
         end = prev - (1 if unit and not bare else 0)
         if unit and not bare and (end + 1 >= len(toks) or toks[end + 1][0] != unit):
-            if len(found) == 1 and _number(toks[prev][0]) is not None:
+            if len(found) == 1 and number_of(toks[prev][0]) is not None:
                 bare, end = True, prev
             else:
                 break
@@ -223,7 +216,7 @@ def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
     out: list[Any] = []
     for a, b in found:
         if isinstance(value, int | float):
-            number = _number(toks[a][0])
+            number = number_of(toks[a][0])
             out.append(int(number) if isinstance(value, int) and number is not None and number.is_integer() else number)
         else:
             out.append(text[toks[a][1] : toks[b - 1][2]])
@@ -277,11 +270,6 @@ def expand(arguments: dict[str, Any], text: str) -> list[dict[str, Any]]:
     return calls
 
 
-def _stems(text: str) -> set[str]:
-    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
-    return {w[:5] for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2} - {"the", "and", "for", "with", "from"}
-
-
 def follow_up(previous: dict[str, Any], clause: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """The previous call's arguments with what the clause changes; None when it names no parameter.
 
@@ -289,15 +277,15 @@ def follow_up(previous: dict[str, Any], clause: str, params: dict[str, Any]) -> 
     before it ("sample size of 150" -> sample_size); an enum value the clause writes goes to its parameter.
     """
     props = params.get("properties") or {}
-    words = {k: _stems(k) | _stems(str(v.get("description") or "")) for k, v in props.items() if isinstance(v, dict)}
+    words = {k: stems(k) | stems(str(v.get("description") or "")) for k, v in props.items() if isinstance(v, dict)}
     changed = dict(previous)
     found = False
     toks = tokens(clause)
     for i, (tok, _, _) in enumerate(toks):
-        value = _number(tok)
+        value = number_of(tok)
         if value is None:
             continue
-        before = _stems(" ".join(t for t, _, _ in toks[max(0, i - 5) : i]))
+        before = stems(" ".join(t for t, _, _ in toks[max(0, i - 5) : i]))
         kinds = {"number", "integer", "float"}
         scored = [(len(before & words[k]), k) for k in words if (props[k].get("type") in kinds)]
         if not scored:
@@ -334,7 +322,7 @@ def _value_at(toks: list[Token], i: int, like: Any, text: str) -> tuple[Any, int
         return None
     tok = toks[i][0]
     if isinstance(like, int | float) and not isinstance(like, bool):
-        number = _number(tok)
+        number = number_of(tok)
         if number is None or (isinstance(like, int) and not number.is_integer()):
             return None
         return (int(number) if isinstance(like, int) else number), i + 1
@@ -342,7 +330,7 @@ def _value_at(toks: list[Token], i: int, like: Any, text: str) -> tuple[Any, int
         return None
     if _shape(like.split()[0]) == "title":
         j = i
-        while j < len(toks) and (toks[j][0][:1].isupper() or (j > i and _number(toks[j][0]) is not None)):
+        while j < len(toks) and (toks[j][0][:1].isupper() or (j > i and number_of(toks[j][0]) is not None)):
             j += 1
         return (text[toks[i][1] : toks[j - 1][2]], j) if j > i else None
     n = len(tokens(like))
@@ -475,11 +463,11 @@ def _named(text: str, params: dict[str, Any]) -> set[str]:
     """The parameters a text names: by the exact name ("dataset_B"), or by a word of the name that
     no other parameter has ("gauge" of gauge_pressure beside atm_pressure)."""
     props = [k for k in params.get("properties") or {}]
-    said, lowered = _stems(text), text.lower()
+    said, lowered = stems(text), text.lower()
     out = set()
     for key in props:
-        others = set().union(*(_stems(k) for k in props if k != key))
-        if re.search(rf"(?<!\w){re.escape(key.lower())}(?!\w)", lowered) or (_stems(key) - others) & said:
+        others = set().union(*(stems(k) for k in props if k != key))
+        if re.search(rf"(?<!\w){re.escape(key.lower())}(?!\w)", lowered) or (stems(key) - others) & said:
             out.add(key)
     return out
 
@@ -560,11 +548,11 @@ def _piece(
             ends[key] = found[1]
         elif key in numeric:
             unmatched.append(key)
-    rest = [k for k in range(start, stop) if k not in used and _number(toks[k][0]) is not None]
-    bare = all(_number(w) is not None or not re.match(r"\w", w) or w in _JOINERS for w in piece)
+    rest = [k for k in range(start, stop) if k not in used and number_of(toks[k][0]) is not None]
+    bare = all(number_of(w) is not None or not re.match(r"\w", w) or w in _JOINERS for w in piece)
     if unmatched and len(rest) == len(unmatched) and (used or (bare and unmatched == numeric and len(numeric) > 1)):
         for key, k in zip(unmatched, rest, strict=True):  # only where a frame was said again, or numbers alone
-            number = _number(toks[k][0]) or 0.0
+            number = number_of(toks[k][0]) or 0.0
             value = int(number) if isinstance(arguments[key], int) and number.is_integer() else number
             if value != arguments[key] or bare:
                 changed[key] = value
