@@ -167,7 +167,7 @@ def matched(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dic
         k = next((i for i, (_, start, _) in enumerate(toks) if start == at), None)
         if k is not None:
             near[key] = stems(" ".join(_beside(toks, k)))
-    about = {key: stems(f"{key} {(props[key] or {}).get('description') or ''}") for key in near}
+    about = {key: stems(f"{key} {props[key].get('description') or ''}") for key in near}
     out = dict(arguments)
     keys = list(near)
     for n, one in enumerate(keys):

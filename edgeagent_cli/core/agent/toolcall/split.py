@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.ground import SCALE, number_of, numbers, stems, tokens, whole_phrase
+from edgeagent_cli.core.agent.toolcall.ground import SCALE, covered, number_of, numbers, stems, tokens, whole_phrase
 
 _CLAUSE = re.compile(
     r"(?<=[.?!])\s+(?=[A-Z\"'(])|(?<=\?)\s+(?=(?:and|or|also|then)\s)|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+"
@@ -422,8 +422,6 @@ def repeated(text: str, params: dict[str, Any]) -> list[str]:
     that is not named before it ("atmospheric pressure of 1 atm and a gauge pressure of 2 atm",
     "dataset_A with the values 12, 24, 36 and dataset_B with ...": two parameters of one call).
     """
-    from edgeagent_cli.core.agent.toolcall.ground import covered
-
     props = params.get("properties") or {}
     if any(
         isinstance(props.get(k), dict) and props[k].get("type") == "array" and _scalar_items(props[k])
@@ -462,7 +460,7 @@ def _frame_words(text: str) -> list[str]:
 def _named(text: str, params: dict[str, Any]) -> set[str]:
     """The parameters a text names: by the exact name ("dataset_B"), or by a word of the name that
     no other parameter has ("gauge" of gauge_pressure beside atm_pressure)."""
-    props = [k for k in params.get("properties") or {}]
+    props = list(params.get("properties") or {})
     said, lowered = stems(text), text.lower()
     out = set()
     for key in props:
