@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/bfcl_replay.py MODEL.gguf [BFCL_DIR] [--out RUN.json] [--against EARLIER.json]
 
 Runs every shared category as `eval tools` does (same runtime, same checker), but keeps the model's
-answers to two questions in a file beside the model's cache: the router's log P(target | prefix) and
-the constrained decoder's completion of a prompt under a grammar. Both are pure functions of their
-inputs for one model file, so a second run with changed splitting or grounding rules costs only the
-decodes those rules change (seconds instead of 16 minutes). Seconds per entry are therefore not
-meaningful here: take timings from `eval tools` (benchmarks/bfcl_all.sh).
+answers to three questions in a file beside the model's cache: the router's log P(target | prefix),
+the constrained decoder's completion of a prompt under a grammar, and a free answer (the text of a
+turn with no call). All are pure functions of their inputs for one model file, so a second run with
+changed splitting or grounding rules costs only the decodes those rules change (minutes instead of
+half an hour). Seconds per entry are therefore not meaningful here: take timings from `eval tools`
+(benchmarks/bfcl_all.sh).
 
 Prints accuracy per category with the 5-fold spread (benchmarks/bfcl_calibrate.fold_spread), and with
 --against the entries that changed from right to wrong and back.
@@ -34,7 +35,7 @@ def memo_path(model: Path) -> Path:
 
 
 def install_memo(store: dict) -> None:
-    from edgeagent_cli.core.agent.runtime import constrained, router
+    from edgeagent_cli.core.agent.runtime import constrained, local, router
 
     logprob, generate = router.Router._logprob, constrained.ConstrainedDecoder.generate
 
@@ -54,8 +55,18 @@ def install_memo(store: dict) -> None:
         self.logprob = logprob[0] if logprob else float("nan")  # answers kept before it was
         return text, finish, count
 
+    def remembered_text(self, prompt, stops, grammar=None, on_text=None, watch_call=False, penalty=False, until=None):  # type: ignore[no-untyped-def]
+        if grammar is not None or on_text is not None or until is not None:
+            return free(self, prompt, stops, grammar, on_text, watch_call, penalty, until)
+        key = ("text", prompt, tuple(stops), watch_call, penalty, self.max_tokens)
+        if key not in store:
+            store[key] = free(self, prompt, stops, grammar, on_text, watch_call, penalty, until)
+        return store[key]
+
+    free = local.LocalRuntime._generate
     router.Router._logprob = remembered_logprob  # type: ignore[method-assign]
     constrained.ConstrainedDecoder.generate = remembered_generate  # type: ignore[method-assign]
+    local.LocalRuntime._generate = remembered_text  # type: ignore[method-assign]
 
 
 def main() -> None:

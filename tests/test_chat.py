@@ -376,20 +376,25 @@ def test_two_parameters_do_not_share_one_value_the_request_writes_once(smollm2: 
 
 
 def test_the_next_call_takes_the_values_the_request_writes_after_the_first(smollm2: Path) -> None:
-    """BFCL parallel_11: "3000 sq ft. in location New York and 4000 sq ft. in Los Angeles" is two calls;
-    no rule reads the second frame ("in location" vs "in"), the model does, one call after the other."""
+    """BFCL parallel_15: "a short term capital gains of $15000, long term gains of $25000 in the state of
+    California and $20000 short term, $50000 long term in Florida" is two calls; no rule reads the
+    second frame (its words differ from the first's), the model does, one call after the other."""
     from edgeagent_cli.core.agent import eval as bfcl
     from edgeagent_cli.core.agent.runtime.local import LocalRuntime
 
     entries, _ = bfcl.load(BFCL, None, None, ["parallel"])
-    entry = next(e for e in entries if e["id"] == "parallel_11")
+    entry = next(e for e in entries if e["id"] == "parallel_15")
     tools, _names = bfcl.tools_for(entry)
     rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
+    made = []
+    next_calls = rt._next_calls
+    rt._next_calls = lambda *a: made.append(next_calls(*a)) or made[-1]  # type: ignore[method-assign]
     reply = rt.turn(bfcl.question_messages(entry), tools, "auto")
     assert [c.arguments for c in reply.calls] == [
-        {"location": "New York", "size": 3000},
-        {"location": "Los Angeles", "size": 4000},
+        {"short_term_gain": 15000, "long_term_gain": 25000, "state": "California"},
+        {"short_term_gain": 20000, "long_term_gain": 50000, "state": "Florida"},
     ]
+    assert len(made) == 1 and len(made[0][0]) == 1  # the second call is the model's next call
 
 
 def test_a_request_that_begins_one_already_scored_is_read_off_it(smollm2: Path) -> None:

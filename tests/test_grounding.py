@@ -614,3 +614,71 @@ def test_numbered_parameters_take_values_in_the_order_written() -> None:
     }
     assert in_order({"num1": 5, "num2": 5}, "5 and 5") == {"num1": 5, "num2": 5}  # written twice: left as is
     assert in_order({"num1": 12, "num2": 36}, "the GCD of 12 and 36") == {"num1": 12, "num2": 36}
+
+
+def test_no_value_begins_or_ends_with_a_function_word() -> None:
+    import re
+
+    import llama_cpp
+
+    params = {"type": "object", "properties": {"destination": {"type": "string"}}, "required": ["destination"]}
+    text = "Plan a trip to Tokyo for the week of"
+    grammar = grounded_grammar({"name": "trip", "parameters": params}, text)
+    assert grammar is not None
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    rules = dict(line.split(" ::= ", 1) for line in grammar.splitlines() if " ::= " in line)
+    toks = [tok for tok, _s, _e in Grounding(text).tokens]
+    starts = {toks[int(i)] for i in re.findall(r"w(\d+)", rules["span"])}
+    assert starts == {"Plan", "trip", "Tokyo", "week"}  # never "a", "to", "for", "the", "of"
+    to, tokyo, of = toks.index("to"), toks.index("Tokyo"), toks.index("of")
+    assert rules[f"w{to}"].endswith(f"w{tokyo} )")  # "to" only goes on ("to Tokyo"): never a value's end
+    assert rules[f"w{tokyo}"].endswith(")?")  # "Tokyo" may end one
+    assert f"w{of}" not in rules[f"w{of - 1}"]  # "week of" would end on "of": the run stops at "week"
+    # written in capitals, it is a name: "product A", "The Hague"
+    capital = grounded_grammar({"name": "trip", "parameters": params}, "Sales of product A in The Hague")
+    assert capital is not None
+    spans = dict(line.split(" ::= ", 1) for line in capital.splitlines() if " ::= " in line)["span"]
+    capital_toks = [tok for tok, _s, _e in Grounding("Sales of product A in The Hague").tokens]
+    assert {capital_toks[int(i)] for i in re.findall(r"w(\d+)", spans)} == {"Sales", "product", "A", "The", "Hague"}
+
+
+def test_a_value_that_is_a_word_of_its_own_parameters_name_is_decoded_again() -> None:
+    """ "team": "team", "propertyType": "property": no public BFCL answer is a word of its parameter's
+    name, so `_distinct` bars it and decodes that parameter again."""
+    from edgeagent_cli.core.agent.runtime.local import _echo
+    from edgeagent_cli.core.agent.toolcall.ground import echoes_name, name_words
+
+    assert name_words("propertyType") == ["property", "type"] and name_words("slope_type") == ["slope", "type"]
+    assert echoes_name("team", "team") and echoes_name("propertyType", "property")
+    assert not echoes_name("unit", "units") and not echoes_name("DNA_id", "DNA")  # a longer word, a name
+    assert not echoes_name("detail_level", "detailed") and not echoes_name("count", 3)
+    assert _echo({"game": "Rocket League", "team": "team", "region": "region"}) == ("team",)
+    assert _echo({"game": "Rocket League", "team": "RocketLeague"}) is None
+
+
+def test_a_settled_calls_system_prompt_is_the_tool_in_a_line_and_its_parameters() -> None:
+    from edgeagent_cli.core.agent import toolcall
+
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_metal_price",
+            "description": "Retrieve the current price for a specified metal and measure.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "metal": {"type": "string", "description": "The metal whose price needs to be fetched."},
+                    "measure": {"type": "string", "description": "The measure unit for price, like 'ounce' or 'kg'."},
+                    "date": {"type": "string"},
+                },
+            },
+        },
+    }
+    assert toolcall.call_system_prompt(tool).splitlines() == [
+        "Tool get_metal_price(metal, measure, date): Retrieve the current price for a specified metal and measure.",
+        "metal: The metal whose price needs to be fetched.",
+        "measure: The measure unit for price, like 'ounce' or 'kg'.",  # examples a span choice needs
+        "date: string",
+    ]
+    assert toolcall.call_system_prompt(tool, "Be brief.").startswith("Be brief.\n\nTool get_metal_price(")
+    assert router.tool_prefix(tool).startswith(toolcall.tool_line(tool) + "\n")  # one rendering of a tool

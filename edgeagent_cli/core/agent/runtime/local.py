@@ -21,7 +21,14 @@ from edgeagent_cli.core.agent import toolcall
 from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
-from edgeagent_cli.core.agent.toolcall.ground import covered, grounded_grammar, numbers, read_back, stated_twice
+from edgeagent_cli.core.agent.toolcall.ground import (
+    covered,
+    echoes_name,
+    grounded_grammar,
+    numbers,
+    read_back,
+    stated_twice,
+)
 from edgeagent_cli.core.agent.toolcall.split import (
     clauses,
     conform,
@@ -127,11 +134,16 @@ class LocalRuntime:
                 ExitCode.FAILURE,
             )
 
-    def _ours(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`."""
+    def _ours(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], settled: bool = False
+    ) -> list[dict[str, Any]]:
+        """Messages for a model without a tool format: our system prompt, calls as text, results as `tool`.
+        `settled`: the prompt of one tool's call arguments (toolcall.call_system_prompt)."""
         user_system = "\n".join(m["content"] for m in messages if m["role"] == "system" and m.get("content"))
         out: list[dict[str, Any]] = []
-        if tools:
+        if tools and settled:
+            out.append({"role": "system", "content": toolcall.call_system_prompt(tools[0], user_system)})
+        elif tools:
             out.append({"role": "system", "content": toolcall.system_prompt(tools, user_system)})
         elif user_system:
             out.append({"role": "system", "content": user_system})
@@ -338,7 +350,7 @@ class LocalRuntime:
                 continue
             text = step.text if step.follows is None else f"{plan[step.follows].text} {step.text}"
             head = messages[: asked if asked is not None else len(messages)] + [{"role": "user", "content": text}]
-            prompt, _ = self._render(self._ours(head, [tool]), None)
+            prompt, _ = self._render(self._ours(head, [tool], settled=True), None)
             prefix = toolcall.call_prefix(step.tool)
             if self._decoder is None:
                 from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
@@ -387,7 +399,8 @@ class LocalRuntime:
         Two parameters of a call almost never take the same value (2 pairs in 433 string pairs of
         BFCL's answers), but a small model often writes one value twice ("species": "deer",
         "location": "deer"). Then each of the two is decoded again barred from that value, and the
-        likelier of the two calls is kept.
+        likelier of the two calls is kept. A value that is a word of its parameter's name ("team":
+        "team", ground.echoes_name) is decoded again barred from it.
         """
         assert self._decoder is not None
         grammar = grammar_for({})
@@ -398,7 +411,9 @@ class LocalRuntime:
         avoid: dict[str, tuple[Any, ...]] = {}
         for _ in range(DISTINCT_ROUNDS):
             calls = toolcall.parse_calls(opening + body)
-            pair = _shared_value(calls[0].arguments, text) if len(calls) == 1 else None
+            pair: tuple[str, ...] | None = None
+            if len(calls) == 1:
+                pair = _shared_value(calls[0].arguments, text) or _echo(calls[0].arguments)
             if pair is None:
                 break
             best: tuple[float, str, str, dict[str, tuple[Any, ...]]] | None = None
@@ -697,6 +712,11 @@ def _shared_value(arguments: dict[str, Any], text: str) -> tuple[str, str] | Non
             return seen[written], key
         seen[written] = key
     return None
+
+
+def _echo(arguments: dict[str, Any]) -> tuple[str] | None:
+    """The first parameter whose value is a word of its own name (ground.echoes_name)."""
+    return next(((key,) for key, value in arguments.items() if echoes_name(key, value)), None)
 
 
 def _grounding(

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeagent_cli.core.agent.toolcall.ground import covered
+from edgeagent_cli.core.agent.toolcall.prompt import tool_line
 
 MAX_REQUEST_TOKENS = 192
 MAX_DESCRIPTION_TOKENS = 160
@@ -40,9 +41,7 @@ _STOP = set(
 
 
 def tool_prefix(tool: dict[str, Any]) -> str:
-    fn = tool.get("function", tool)
-    params = ", ".join((fn.get("parameters") or {}).get("properties") or {})
-    return f"Tool {fn['name']}({params}): {fn.get('description') or ''}\nA user request that needs this tool:"
+    return f"{tool_line(tool)}\nA user request that needs this tool:"
 
 
 def _stems(text: str) -> set[str]:

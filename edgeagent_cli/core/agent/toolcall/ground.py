@@ -5,8 +5,8 @@ A 135M model under a JSON-schema grammar writes well-formed calls with made-up v
 public BFCL entries' required string values 94% are spans of the question, and 85% of the numbers
 appear in it. So a call's grammar offers, per parameter:
 
-- a string: any contiguous run of the request's words (a chain of GBNF rules, linear in its length),
-  or the schema's enum;
+- a string: any contiguous run of the request's words (a chain of GBNF rules, linear in its length)
+  that neither begins nor ends with a function word, or the schema's enum;
 - a number: the numbers the request contains (with 5% also as 0.05, "1.2 million" also as 1200000,
   number words), or the numbers and default the parameter's own description gives;
 - with no such candidate, the plain type: the way out when the schema needs a value the text lacks.
@@ -39,6 +39,9 @@ _NUMBER_KINDS = {"number", "integer", "float"}
 
 
 _CLOSING = re.compile(r"[.,?!;:)\]}]+")
+# Words no value begins or ends with, written in lower case ("to Tokyo", "the", "nature and"): none of
+# BFCL's 893 public string answers does. A small model that picks a parameter's span often stops at one.
+FUNCTION_WORDS = set("the a an to of in on at for with by from and or is are was be that this it as into".split())
 
 
 def tokens(text: str) -> list[tuple[str, int, int]]:
@@ -349,11 +352,23 @@ def _number_literal(value: float, integer: bool) -> str | None:
     return None if integer else repr(value)
 
 
+def name_words(name: str) -> list[str]:
+    """The words of a parameter's or tool's name, snake_case and camelCase split, in lower case."""
+    return re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+
+
+def echoes_name(key: str, value: Any) -> bool:
+    """A value that is a word of its own parameter's name ("team": "team", "propertyType": "property"):
+    none of BFCL's 893 public string answers is, but a small model picking a span often takes the word
+    that names what it looks for."""
+    return isinstance(value, str) and value in name_words(key)
+
+
 def _mentions(text: str, name: str) -> bool:
     """Does the request use a word of the parameter's name? Words match on their first five letters
     (acceleration/accelerating, unit/units, decimal_places/decimals)."""
     said = [w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4]
-    parts = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+    parts = name_words(name)
     return any(len(part) >= 4 and part not in _NOT_NAMES and w.startswith(part[:5]) for part in parts for w in said)
 
 
@@ -422,11 +437,12 @@ class Grounding:
             if not toks:
                 self.rules["span"] = 'span ::= "\\"" char{0,48} "\\"" space'
                 return "span"
+            ends = self._ends()
             for i, (tok, _start, end) in enumerate(toks):
                 rule = f"w{i} ::= {_gbnf(tok)}"
-                if i + 1 < len(toks):  # go on into the next token, across what separates them
+                if i + 1 < len(toks) and ends[i + 1]:  # go on into the next token, across what separates them
                     gap = self.text[end : toks[i + 1][1]]
-                    rule += f" ( {_gbnf(gap) if gap else ''} w{i + 1} )?"
+                    rule += f" ( {_gbnf(gap) if gap else ''} w{i + 1} )" + ("" if tok in FUNCTION_WORDS else "?")
                 self.rules[f"w{i}"] = rule
             self.rules["span"] = _span("span", self._starts(()) or [0])
         if not avoid or not self.tokens:
@@ -442,12 +458,22 @@ class Grounding:
         """The tokens a value may begin at. Never punctuation that ends a phrase ("What is 17*23? Use
         it." offers no "? Use it."; punctuation inside a word still may: "../../etc/x.txt"), nor where
         the text writes a value to avoid."""
+        ends = self._ends()
         return [
             i
             for i, (tok, start, end) in enumerate(self.tokens)
             if not (_CLOSING.fullmatch(tok) and self.text[end : end + 1] in ("", " ", "\n", "\t"))
+            and tok not in FUNCTION_WORDS
+            and ends[i]
             and not any(self.text.startswith(value, start) for value in avoid)
         ]
+
+    def _ends(self) -> list[bool]:
+        """Whether a value may run from each token to an end that is not a function word."""
+        out = [False] * (len(self.tokens) + 1)
+        for i in range(len(self.tokens) - 1, -1, -1):
+            out[i] = self.tokens[i][0] not in FUNCTION_WORDS or out[i + 1]
+        return out[:-1]
 
     def number_rule(self, values: list[float], integer: bool) -> str | None:
         literals = [lit for v in values if (lit := _number_literal(v, integer)) is not None]

@@ -24,7 +24,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.ground import SCALE, covered, number_of, numbers, stems, tokens, whole_phrase
+from edgeagent_cli.core.agent.toolcall.ground import (
+    SCALE,
+    covered,
+    name_words,
+    number_of,
+    numbers,
+    stems,
+    tokens,
+    whole_phrase,
+)
 
 _CLAUSE = re.compile(
     r"(?<=[.?!])\s+(?=[A-Z\"'(])|(?<=\?)\s+(?=(?:and|or|also|then)\s)|;\s+|,?\s+and also\s+|,\s+also\s+|\s+Also,?\s+"
@@ -630,6 +639,6 @@ def restates(call: dict[str, Any], other: dict[str, Any]) -> bool:
 def names_only(clause: str, tool: dict[str, Any]) -> bool:
     """The clause says which tool to use and nothing it should be used on ("Use the calculator.")."""
     fn = tool.get("function", tool)
-    name_words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(fn.get("name", ""))).lower()))
+    named = set(name_words(str(fn.get("name", ""))))
     words = re.findall(r"[\w']+", clause.lower())
-    return bool(words) and all(w in _POINTING_WORDS or w in name_words for w in words)
+    return bool(words) and all(w in _POINTING_WORDS or w in named for w in words)
