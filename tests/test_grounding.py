@@ -4,6 +4,7 @@ items, the calibrated call decision, and the BFCL directory form of `eval tools`
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from edgeagent_cli.core.agent import eval as bfcl
 from edgeagent_cli.core.agent.runtime import router
 from edgeagent_cli.core.agent.toolcall.ground import (
     Grounding,
+    apart,
     as_often,
     covered,
     dated,
@@ -19,6 +21,8 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     grounded_grammar,
     grounded_schema,
     matched,
+    measured,
+    names_place,
     numbers,
     placed,
 )
@@ -617,7 +621,6 @@ def test_numbered_parameters_take_values_in_the_order_written() -> None:
 
 
 def test_no_value_begins_or_ends_with_a_function_word() -> None:
-    import re
 
     import llama_cpp
 
@@ -682,3 +685,62 @@ def test_a_settled_calls_system_prompt_is_the_tool_in_a_line_and_its_parameters(
     ]
     assert toolcall.call_system_prompt(tool, "Be brief.").startswith("Be brief.\n\nTool get_metal_price(")
     assert router.tool_prefix(tool).startswith(toolcall.tool_line(tool) + "\n")  # one rendering of a tool
+
+
+def test_a_place_begins_as_a_name_when_the_request_writes_one() -> None:
+    """BFCL multiple_7: "... their impact on woodland in Washington state over the past decade?" gave
+    "location": "decade". A place parameter's value begins as a name does: a capitalised word (not
+    "I"), a house number before one, or a symbol (a path); never a lower-case word or a lone number."""
+    assert [k for k in ("location", "start_city", "countries", "address", "decimal_places") if names_place(k)] == [
+        "location",
+        "start_city",
+        "countries",
+    ]
+
+    def starts(text: str, place: bool) -> set[str]:
+        g = Grounding(text)
+        rule = g.span_rule((), place)
+        assert rule is not None
+        toks = [tok for tok, _s, _e in g.tokens]
+        return {toks[int(i)] for i in re.findall(r"w(\d+)", g.rules[rule])}
+
+    text = "How to assess the population growth in deer and their impact on woodland in Washington state over the past decade?"
+    assert starts(text, True) == {"How", "Washington"}
+    assert "decade" in starts(text, False)  # other parameters keep every span
+    assert starts("Pick me up at 123 Main Street in 2020, I said.", True) == {"Pick", "123", "Main", "Street"}
+    # no capitalised word inside a sentence: the place may be written in lower case
+    assert "downtown" in starts("Order a pizza from the downtown location.", True)
+    assert "/" in starts("Copy it to /srv/backups on Monday", True)
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        ({"hotel_name": "Marriott in Los Angeles", "location": "Los Angeles"}, "Marriott"),  # BFCL parallel_57
+        ({"location": "London 2022/08/16", "date": "2022/08/16"}, "London"),  # simple_python_196
+        ({"museum": "Natural History Museum in London", "city": "London"}, "Natural History Museum"),
+        ({"city": "San Francisco", "state": "Francisco"}, "San Francisco"),  # one name: left to _distinct
+        ({"return_date": "2022-12-31", "book_id": "31"}, "2022-12-31"),  # not a word of its own
+    ],
+)
+def test_no_value_runs_on_into_another_parameters_value(args: dict, want: str) -> None:
+    assert apart(args)[next(iter(args))] == want
+
+
+def test_a_unit_left_out_is_the_word_after_the_number_it_measures() -> None:
+    """BFCL simple_python_7: "a circle with a radius of 4 inches" left the optional unit out, and the
+    answer wants "inches": the unit's description names the radius, and the word after 4 is the unit."""
+    params = {
+        "properties": {
+            "radius": {"type": "integer"},
+            "unit": {"type": "string", "description": "The unit of measurement for the radius. Default is 'cm'."},
+        },
+        "required": ["radius"],
+    }
+    text = "What is the circumference of a circle with a radius of 4 inches?"
+    assert measured({"radius": 4}, params, text) == {"radius": 4, "unit": "inches"}
+    assert measured({"radius": 5}, params, "a radius of 5cm") == {"radius": 5, "unit": "cm"}
+    assert measured({"radius": 5}, params, "radii of 5 and 6") == {"radius": 5}  # no word after it
+    assert measured({"radius": 4, "unit": "in"}, params, text)["unit"] == "in"  # the model's own stays
+    unnamed = {**params, "properties": {**params["properties"], "unit": {"type": "string", "description": "A unit."}}}
+    assert measured({"radius": 4}, unnamed, text) == {"radius": 4}  # not said to be the radius's unit
