@@ -207,7 +207,12 @@ def test_eval_tools_scores_bfcl_and_gates(smollm2: Path, workspace: Path) -> Non
     assert 0.5 <= doc["accuracy"] <= 1.0 and doc["by_category"]["simple_python"]["entries"] == 8
     first = doc["results"][0]
     assert first["id"] == "simple_python_0" and first["calls"][0]["name"] == "calculate_triangle_area"
-    gated = cli("eval", "tools", str(smollm2), "-q", str(q), "-a", str(a), "--limit", "8", "--min-accuracy", "0.99")
+    # with the first entry's answer changed it cannot be right: accuracy at most 7/8, below the gate
+    answers = [json.loads(line) for line in a.read_text().splitlines()[:8]]
+    answers[0]["ground_truth"] = [{"calculate_triangle_area": {"base": [11], "height": [5], "unit": ["units", ""]}}]
+    wrong = workspace / "answers.json"
+    wrong.write_text("".join(json.dumps(x) + "\n" for x in answers))
+    gated = cli("eval", "tools", str(smollm2), "-q", str(q), "-a", str(wrong), "--limit", "8", "--min-accuracy", "0.99")
     assert gated.returncode == 7 and "below --min-accuracy" in gated.stderr
 
 
