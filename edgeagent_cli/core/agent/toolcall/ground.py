@@ -180,8 +180,7 @@ def measured(arguments: dict[str, Any], params: dict[str, Any], text: str) -> di
         for other, value in arguments.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not set(name_words(other)) <= described:
                 continue
-            at = _written_at(text, value)
-            k = next((i for i, (_, start, _) in enumerate(toks) if start == at), None)
+            k = _token_written(toks, text, value)
             if k is None or k + 1 >= len(toks) or text[toks[k][2] : toks[k + 1][1]] not in ("", " "):
                 continue
             word = toks[k + 1][0]
@@ -226,8 +225,7 @@ def matched(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dic
         schema = props.get(key)
         if not isinstance(schema, dict) or schema.get("type") not in _NUMBER_KINDS or isinstance(value, bool):
             continue
-        at = _written_at(text, value) if isinstance(value, int | float) else None
-        k = next((i for i, (_, start, _) in enumerate(toks) if start == at), None)
+        k = _token_written(toks, text, value) if isinstance(value, int | float) else None
         if k is not None:
             near[key] = stems(" ".join(_beside(toks, k)))
     about = {key: stems(f"{key} {props[key].get('description') or ''}") for key in near}
@@ -284,6 +282,12 @@ def in_order(arguments: dict[str, Any], text: str) -> dict[str, Any]:
         if one is not None and two is not None and two < one:
             out[key], out[other] = out[other], out[key]
     return out
+
+
+def _token_written(toks: list[tuple[str, int, int]], text: str, value: Any) -> int | None:
+    """The index among the request's tokens of where it writes the value, when it writes it once."""
+    at = _written_at(text, value)
+    return next((i for i, (_, start, _) in enumerate(toks) if start == at), None) if at is not None else None
 
 
 def _written_at(text: str, value: Any) -> int | None:
@@ -512,11 +516,10 @@ class Grounding:
                     rule += f" ( {_gbnf(gap) if gap else ''} w{i + 1} )" + ("" if tok in FUNCTION_WORDS else "?")
                 self.rules[f"w{i}"] = rule
             self.rules["span"] = _span("span", self._starts(()) or [0])
-        if not self.tokens or not (avoid or place and self._named_starts()):
+        names = self._named_starts() if place else set()
+        if not self.tokens or not (avoid or names):
             return "span"
-        begin = self._starts(avoid)
-        if place and self._named_starts():
-            begin = [i for i in begin if i in self._named_starts()]
+        begin = [i for i in self._starts(avoid) if not names or i in names]
         if not begin:
             return None
         name = f"span{len(self.rules)}"
