@@ -11,6 +11,12 @@
    On the held-out fold: those three decision accuracies.
 3. Prints mean, min and max over the folds for each feature set (pmi alone, the old router, against
    all features), then the weights and threshold fitted on everything, to paste into router.py.
+4. The words alone (router.WORDS: no model pass) decide a request when they are sure: a call when
+   one tool's probability is at least `call` and every other's below `others`, no call when every
+   tool's is at most `none` (router.by_words). On each training fold, the thresholds of a small grid
+   that leave the most requests to the words without a decision worse than the full router's;
+   on the held-out fold, both routers' decisions and the share the words decided. Then the word
+   weights and thresholds fitted on everything.
    Writes benchmarks/results/bfcl_calibrate.json.
 
 With `--run EVAL.json` (an `eval tools --json` document) it also prints each category's accuracy on
@@ -32,10 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgeagent_cli.core.agent import eval as bfcl  # noqa: E402
-from edgeagent_cli.core.agent.runtime.router import FEATURES, Router, features  # noqa: E402
+from edgeagent_cli.core.agent.runtime.router import FEATURES, WORDS, Router, features  # noqa: E402
 
 CATEGORIES = ("simple_python", "multiple", "irrelevance")
-FEATURE_SETS = {"pmi only (the old router)": ("pmi",), "all features": FEATURES}
+FEATURE_SETS = {"pmi only (the old router)": ("pmi",), "all features": FEATURES, "the words alone": WORDS}
+SURE_GRID = [(c, o, n) for c in (0.8, 0.85, 0.9, 0.95) for o in (0.1, 0.2) for n in (0.02, 0.05, 0.1)]
 CACHE = ROOT / "benchmarks/results/bfcl_features.json"
 
 
@@ -93,6 +100,50 @@ def decisions(model: tuple, names: tuple[str, ...], rows: list[dict], threshold:
     return {c: float(np.mean(v)) for c, v in right.items() if v}
 
 
+def _probs(model: tuple, names: tuple[str, ...], rows: list[dict]) -> np.ndarray:
+    w, mean, scale = model
+    x = np.c_[np.ones(len(rows)), (np.array([[r[k] for k in names] for r in rows], dtype=float) - mean) / scale]
+    return np.asarray(1 / (1 + np.exp(-x @ w)))
+
+
+def cascade(full: tuple, threshold: float, words: tuple, sure: tuple, rows: list[dict]) -> dict[str, list[float]]:
+    """Per category: [right with the full router, right with the words first, decided by the words, entries]."""
+    p_full, p_words = _probs(full, FEATURES, rows), _probs(words, WORDS, rows)
+    by: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by.setdefault(r["id"], []).append(i)
+    out: dict[str, list[float]] = {c: [0, 0, 0, 0] for c in CATEGORIES}
+    call, others, none = sure
+    for idx in by.values():
+        cat = rows[idx[0]]["category"]
+
+        def right(i: int | None) -> bool:
+            return i is None if cat == "irrelevance" else i is not None and bool(rows[i]["y"])  # noqa: B023
+
+        best = max(idx, key=lambda i: p_full[i])
+        full_call = best if p_full[best] >= threshold else None
+        top = max(idx, key=lambda i: p_words[i])
+        rest = [p_words[i] for i in idx if i != top]
+        if p_words[top] >= call and all(p < others for p in rest):
+            mine, decided = top, 1
+        elif p_words[top] <= none:
+            mine, decided = None, 1
+        else:
+            mine, decided = full_call, 0
+        out[cat] = [a + b for a, b in zip(out[cat], (right(full_call), right(mine), decided, 1), strict=True)]
+    return out
+
+
+def best_sure(full: tuple, threshold: float, words: tuple, rows: list[dict]) -> tuple:
+    """The grid's thresholds that leave the most to the words with no category worse than the full router."""
+    ok = []
+    for sure in SURE_GRID:
+        got = cascade(full, threshold, words, sure, rows)
+        if all(v[1] >= v[0] for v in got.values()):
+            ok.append((sum(v[2] for v in got.values()), sure))
+    return max(ok)[1] if ok else (1.0, 0.0, 0.0)
+
+
 def best_threshold(model: tuple, names: tuple[str, ...], rows: list[dict]) -> float:
     grid = [round(t, 2) for t in np.arange(0.05, 0.81, 0.05)]
     return max(grid, key=lambda t: np.mean(list(decisions(model, names, rows, t).values())))
@@ -148,8 +199,30 @@ def main() -> None:
         print(
             f"{label}: " + ", ".join(f"{c} {v['mean']:.3f} [{v['min']:.3f}-{v['max']:.3f}]" for c, v in summary.items())
         )
+    per_fold = []
+    for k in range(args.folds):
+        train = [r for r in rows if r["id"] not in folds[k]]
+        test = [r for r in rows if r["id"] in folds[k]]
+        full, words = fit(train, FEATURES), fit(train, WORDS)
+        threshold = best_threshold(full, FEATURES, train)
+        sure = best_sure(full, threshold, words, train)
+        per_fold.append({"sure": sure, **cascade(full, threshold, words, sure, test)})
+    totals = {c: [sum(f[c][j] for f in per_fold) for j in range(4)] for c in CATEGORIES}
+    report["words_first"] = {
+        "per_fold": per_fold,
+        "held_out": {
+            c: {"full_router": v[0] / v[3], "words_first": v[1] / v[3], "decided_by_words": v[2] / v[3]}
+            for c, v in totals.items()
+        },
+    }
+    print(
+        "words first, held-out folds: "
+        + ", ".join(f"{c} {v[0]}->{v[1]} right, {v[2]}/{v[3]} by the words" for c, v in totals.items())
+    )
     w, mean, scale = fit(rows, FEATURES)
     threshold = best_threshold((w, mean, scale), FEATURES, rows)
+    words = fit(rows, WORDS)
+    sure = best_sure((w, mean, scale), threshold, words, rows)
     report["fitted"] = {
         "weights": {
             "bias": round(float(w[0]), 3),
@@ -158,6 +231,11 @@ def main() -> None:
         "mean": {k: round(float(v), 3) for k, v in zip(FEATURES, mean, strict=True)},
         "scale": {k: round(float(v), 3) for k, v in zip(FEATURES, scale, strict=True)},
         "threshold": threshold,
+        "word_weights": {
+            "bias": round(float(words[0][0]), 3),
+            **{k: round(float(v), 3) for k, v in zip(WORDS, words[0][1:], strict=True)},
+        },
+        "sure": dict(zip(("call", "others", "none"), sure, strict=True)),
     }
     print(json.dumps(report["fitted"], indent=1))
     if args.run:

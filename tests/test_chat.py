@@ -380,6 +380,31 @@ def test_two_parameters_do_not_share_one_value_the_request_writes_once(smollm2: 
     assert call.arguments["year1_revenue"] == 1_000_000 and call.arguments["year2_revenue"] == 1_200_000
 
 
+def test_a_request_the_words_are_sure_of_is_routed_without_a_model_pass(smollm2: Path) -> None:
+    """BFCL simple_python_0 names its tool and writes both numbers: the call is made, and the only model
+    work is the call's arguments (no router pass); a request of two tools' words goes to the model."""
+    from edgeagent_cli.core.agent import eval as bfcl
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime
+    from edgeagent_cli.core.agent.runtime.router import Router
+
+    entries, _ = bfcl.load(BFCL, None, 1, ["simple_python"])
+    tools, _names = bfcl.tools_for(entries[0])
+    rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
+    passes = []
+    logprob = Router._logprob
+    Router._logprob = lambda self, *a: passes.append(a) or logprob(self, *a)  # type: ignore[method-assign]
+    try:
+        reply = rt.turn(bfcl.question_messages(entries[0]), tools, "auto")
+        assert reply.route and reply.route["by"] == "words" and not passes
+        assert [c.arguments for c in reply.calls] == [{"base": 10, "height": 5, "unit": "units"}]
+        fn = tools[0]["function"]
+        two = [tools[0], {"type": "function", "function": {**fn, "name": "calculate_triangle_perimeter"}}]
+        reply = rt.turn([{"role": "user", "content": "Find the area of a triangle with base 10 and height 5"}], two)
+        assert reply.route and reply.route["by"] == "model" and passes
+    finally:
+        Router._logprob = logprob  # type: ignore[method-assign]
+
+
 def test_the_next_call_takes_the_values_the_request_writes_after_the_first(smollm2: Path) -> None:
     """BFCL parallel_15: "a short term capital gains of $15000, long term gains of $25000 in the state of
     California and $20000 short term, $50000 long term in Florida" is two calls; no rule reads the

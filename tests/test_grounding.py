@@ -178,6 +178,8 @@ def test_the_call_decision_matches_its_calibration_file() -> None:
     fitted = json.loads((REPO / "benchmarks/results/bfcl_calibrate.json").read_text())["fitted"]
     assert fitted["weights"] == router.WEIGHTS and fitted["mean"] == router.MEAN and fitted["scale"] == router.SCALE
     assert fitted["threshold"] == router.CALL_PROBABILITY
+    assert fitted["word_weights"] == router.WORD_WEIGHTS
+    assert tuple(fitted["sure"].values()) == (router.SURE_CALL, router.SURE_OTHERS, router.SURE_NONE)
     tool = {"name": "calculate_triangle_area", "description": "Area of a triangle from base and height.",
             "parameters": {"properties": {"base": {"type": "integer"}, "height": {"type": "integer"}},
                            "required": ["base", "height"]}}  # fmt: skip
@@ -185,6 +187,25 @@ def test_the_call_decision_matches_its_calibration_file() -> None:
     far = router.features("Who won the world cup in 2010?", tool, pmi=1.0)
     assert near["name_overlap"] > far["name_overlap"] and near["coverage"] == 1.0 and far["coverage"] == 0.5
     assert router.probability(near) > router.CALL_PROBABILITY > router.probability(far)
+
+
+def test_the_words_decide_alone_only_when_they_are_sure() -> None:
+    """A request that names its one tool and writes its numbers is a call, a question that shares no
+    word with any tool is none, with no model pass; two tools the request both names leave it to the model."""
+    area = {"name": "calculate_triangle_area", "description": "Area of a triangle from base and height.",
+            "parameters": {"properties": {"base": {"type": "integer"}, "height": {"type": "integer"}},
+                           "required": ["base", "height"]}}  # fmt: skip
+    perimeter = {**area, "name": "calculate_triangle_perimeter", "description": "Perimeter of a triangle."}
+    sure = router.by_words("Find the area of a triangle with base 10 and height 5", [area])
+    assert sure is not None and sure["calculate_triangle_area"] >= router.SURE_CALL
+    assert router.decide(sure, required=False)[0] == "calculate_triangle_area"
+    none = router.by_words("Who painted the Mona Lisa?", [area, perimeter])
+    assert none is not None and router.decide(none, required=False)[0] is None
+    assert (
+        router.by_words("Find the area and the perimeter of a triangle with base 10 and height 5", [area, perimeter])
+        is None
+    )
+    assert router.by_words("anything", []) is None
 
 
 def test_a_bfcl_directory_finds_every_category_and_its_answers(tmp_path: Path) -> None:

@@ -499,16 +499,31 @@ class LocalRuntime:
         key = (request, json.dumps(tools, sort_keys=True), tool_choice)
         if key in self._plans:
             return self._plans[key]
-        from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY, Router, decide, features, probability
+        from edgeagent_cli.core.agent.runtime.router import (
+            CALL_PROBABILITY,
+            Router,
+            by_words,
+            decide,
+            features,
+            probability,
+        )
 
         router = self._router = self._router or Router(self.llm)
         sentences = clauses(request)
-        if len(sentences) > 1:  # the request's evidence is its clauses' together: each clause is scored once
+        # Sure words decide the request when it has one tool, or one clause. Several clauses, or the sides
+        # of an "and" that may join two requests, are routed among the tools the model's evidence made
+        # likely: words sure of one tool would keep the others out.
+        one = len(tools) == 1 or (len(sentences) == 1 and not _and_sides(request))
+        sure = by_words(request, tools) if one else None
+        if sure is not None:
+            probs = sure
+        elif len(sentences) > 1:  # the request's evidence is its clauses' together: each clause is scored once
             per = router.scores_many(sentences, tools)
             probs = {_name(t): probability(features(request, t, sum(p[_name(t)] for p in per))) for t in tools}
         else:
             probs = router.probabilities(request, tools)
         chosen, route = decide(probs, tool_choice == "required")
+        route["by"] = "words" if sure is not None else "model"
         plan: list[Step] = []
         # Clauses are routed among the tools the whole request made likely: fewer model passes.
         likely = [t for t in tools if probs[_name(t)] >= CALL_PROBABILITY] or tools
@@ -568,12 +583,7 @@ class LocalRuntime:
         from edgeagent_cli.core.agent.runtime.router import CALL_PROBABILITY
 
         assert self._router is not None
-        splits = []
-        for m in _AND.finditer(part):
-            left, right = part[: m.start()].strip(), part[m.end() :].strip()
-            if len(right.split()) >= 3 and len(left.split()) >= 3 and right[:1].islower():
-                splits.append((left, right))
-        splits = splits[:3]
+        splits = _and_sides(part)
         if not splits:
             return [part]
         probs = self._router.probabilities_many([side for pair in splits for side in pair], tools)
@@ -645,6 +655,17 @@ class LocalRuntime:
 
     def close(self) -> None:
         self.llm.close() if hasattr(self.llm, "close") else None
+
+
+def _and_sides(part: str) -> list[tuple[str, str]]:
+    """The first three "and"s that may join two requests, each as (left, right): three words or more on
+    each side, the right side going on in lower case."""
+    sides = []
+    for m in _AND.finditer(part):
+        left, right = part[: m.start()].strip(), part[m.end() :].strip()
+        if len(right.split()) >= 3 and len(left.split()) >= 3 and right[:1].islower():
+            sides.append((left, right))
+    return sides[:3]
 
 
 def _native(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,6 +13,15 @@ the tool's name, description and parameter words the request uses, and whether t
 number for each required numeric parameter (toolcall.ground.covered). Its weights are fitted on the
 public BFCL slices and chosen by cross-validation (`benchmarks/bfcl_calibrate.py`, which prints
 the spread over folds); a tool is called when its probability clears CALL_PROBABILITY.
+
+The model's passes cost most of a simple request's routing time (about 1 s of 2.7 on two slow
+cores), and the evidence they add is for choosing among tools: by cross-validation, the word
+features alone decide call or no call as well as all six (simple 97.5%, irrelevance 82.5% against
+80.8%) but choose the right one of several tools less often (87% against 92%). So the words decide
+first, with a logistic model of their own, when they are sure (`by_words`): one tool likely and
+every other unlikely, or every tool unlikely. The model scores the rest. On the held-out folds the
+words decided 82% of simple requests, 24% of multiple and 62% of irrelevant ones, and the decisions
+were as often right as the full router's (384 of 420 both).
 """
 
 from __future__ import annotations
@@ -30,10 +39,17 @@ MAX_DESCRIPTION_TOKENS = 160
 BASELINE_PREFIX = "A user request:"
 CALL_PROBABILITY = 0.2  # chosen with the weights: the best mean of the three decisions
 FEATURES = ("pmi", "pmi_per_word", "name_overlap", "description_overlap", "parameter_overlap", "coverage")
+WORDS = FEATURES[2:]  # the features that need no model pass
 # Fitted by benchmarks/bfcl_calibrate.py (standardised features: (x - mean) / scale, then the weights).
 WEIGHTS = {"bias": 0.371, "pmi": 0.638, "pmi_per_word": 0.479, "name_overlap": 1.565, "description_overlap": 0.843, "parameter_overlap": 0.161, "coverage": 0.759}  # fmt: skip
 MEAN = {"pmi": 13.67, "pmi_per_word": 0.912, "name_overlap": 0.439, "description_overlap": 0.245, "parameter_overlap": 0.266, "coverage": 0.9}  # fmt: skip
 SCALE = {"pmi": 10.837, "pmi_per_word": 0.699, "name_overlap": 0.399, "description_overlap": 0.244, "parameter_overlap": 0.311, "coverage": 0.288}  # fmt: skip
+# The words alone, fitted the same way (same mean and scale), and when they are sure: a call when one
+# tool's probability reaches SURE_CALL and every other's is below SURE_OTHERS, none when no tool's
+# exceeds SURE_NONE. Thresholds chosen with the weights (the most requests left to the words with no
+# decision worse on the training folds; SURE_OTHERS kept at or below CALL_PROBABILITY).
+WORD_WEIGHTS = {"bias": 0.411, "name_overlap": 1.825, "description_overlap": 1.146, "parameter_overlap": 0.262, "coverage": 0.799}  # fmt: skip
+SURE_CALL, SURE_OTHERS, SURE_NONE = 0.8, 0.2, 0.05
 _STOP = set(
     "a an the of to in on for with and or by from at is are be as that this it its into given which what how find "
     "calculate get".split()
@@ -52,14 +68,17 @@ def _stems(text: str) -> set[str]:
 
 def features(request: str, tool: dict[str, Any], pmi: float) -> dict[str, float]:
     """The decision's inputs for one tool (see module doc)."""
+    return {"pmi": pmi, "pmi_per_word": pmi / max(1, len(request.split())), **word_features(request, tool)}
+
+
+def word_features(request: str, tool: dict[str, Any]) -> dict[str, float]:
+    """The inputs that need no model: the words the request shares with the tool, its numbers."""
     fn = tool.get("function", tool)
     params = fn.get("parameters") or {}
     said = _stems(request)
     name, description = _stems(fn.get("name") or ""), _stems(fn.get("description") or "")
     param_words = {w for k in params.get("properties") or {} for w in _stems(k)}
     return {
-        "pmi": pmi,
-        "pmi_per_word": pmi / max(1, len(request.split())),
         "name_overlap": len(said & name) / max(1, len(name)),
         "description_overlap": len(said & description) / max(1, len(said | description)),
         "parameter_overlap": len(said & param_words) / max(1, len(param_words)),
@@ -74,9 +93,19 @@ def decide(probs: dict[str, float], required: bool) -> tuple[str | None, dict[st
     return chosen, {"probabilities": {k: round(v, 3) for k, v in probs.items()}, "chosen": chosen}
 
 
-def probability(feats: dict[str, float]) -> float:
-    z = WEIGHTS["bias"] + sum(WEIGHTS[k] * (feats[k] - MEAN[k]) / SCALE[k] for k in FEATURES)
+def probability(feats: dict[str, float], weights: dict[str, float] = WEIGHTS) -> float:
+    z = weights["bias"] + sum(w * (feats[k] - MEAN[k]) / SCALE[k] for k, w in weights.items() if k != "bias")
     return 1 / (1 + math.exp(-z))
+
+
+def by_words(request: str, tools: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Each tool's probability by the words alone, when they are sure of the decision; else None."""
+    probs = {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
+    ranked = sorted(probs.values(), reverse=True)
+    if not ranked:
+        return None
+    sure_call = ranked[0] >= SURE_CALL and all(p < SURE_OTHERS for p in ranked[1:])
+    return probs if sure_call or ranked[0] <= SURE_NONE else None
 
 
 class Router:
@@ -120,7 +149,7 @@ class Router:
         return self.scores_many([request], tools)[0]
 
     def probabilities_many(self, requests: list[str], tools: list[dict[str, Any]]) -> list[dict[str, float]]:
-        """The calibrated probability that each request needs each tool."""
+        """The calibrated probability that each request needs each tool, with the model's evidence."""
         pmis = self.scores_many(requests, tools)
         return [
             {_name(t): probability(features(request, t, pmi[_name(t)])) for t in tools}
@@ -131,7 +160,10 @@ class Router:
         return self.probabilities_many([request], tools)[0]
 
     def choose(self, request: str, tools: list[dict[str, Any]], required: bool) -> tuple[str | None, dict[str, Any]]:
-        return decide(self.probabilities(request, tools), required)
+        """The tool to call and why: by the words when they are sure, else with the model's evidence."""
+        sure = by_words(request, tools)
+        chosen, route = decide(sure or self.probabilities(request, tools), required)
+        return chosen, {**route, "by": "words" if sure else "model"}
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
         """log P(target | prefix) in one batch; when the KV cache already holds the prefix (and nothing
