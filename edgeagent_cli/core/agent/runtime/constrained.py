@@ -74,23 +74,24 @@ class ConstrainedDecoder:
         return [arr[i].logit != float("-inf") for i in range(n)]
 
     def _best_of_all(self, smpl: Any, logits: Any) -> int:
+        """The best token the grammar accepts anywhere in the vocabulary (numpy over the C array: a
+        Python loop over 49k tokens took 50 ms)."""
+        import numpy as np
+
         lib = self.lib
         if self._full is None:
             self._full = (lib.llama_token_data * self.n_vocab)()
-        arr = self._full
-        for tok in range(self.n_vocab):
-            arr[tok].id = tok
-            arr[tok].logit = float(logits[tok])
-            arr[tok].p = 0.0
-        cur = lib.llama_token_data_array(data=arr, size=self.n_vocab, selected=-1, sorted=False)
+        view = np.frombuffer(self._full, dtype=np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")]))
+        view["id"] = np.arange(self.n_vocab, dtype=np.int32)
+        view["logit"] = logits[: self.n_vocab]
+        view["p"] = 0.0
+        cur = lib.llama_token_data_array(data=self._full, size=self.n_vocab, selected=-1, sorted=False)
         lib.llama_sampler_apply(smpl, ctypes.byref(cur))
-        best, best_logit = -1, float("-inf")
-        for tok in range(self.n_vocab):
-            if arr[tok].logit > best_logit:
-                best, best_logit = tok, arr[tok].logit
-        if best < 0:
+        # the grammar sets what it rejects to -inf and leaves the order as it was
+        best = int(np.argmax(view["logit"]))
+        if view["logit"][best] == -np.inf:
             raise RuntimeError("the grammar accepts no token here")
-        return best
+        return int(view["id"][best])
 
     def _pick(self, smpl: Any, logits: Any, text: bytes) -> int:
         import numpy as np
