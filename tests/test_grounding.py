@@ -20,6 +20,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     defined,
     grounded_grammar,
     grounded_schema,
+    leftover,
     matched,
     measured,
     names_place,
@@ -765,3 +766,33 @@ def test_a_unit_left_out_is_the_word_after_the_number_it_measures() -> None:
     assert measured({"radius": 4, "unit": "in"}, params, text)["unit"] == "in"  # the model's own stays
     unnamed = {**params, "properties": {**params["properties"], "unit": {"type": "string", "description": "A unit."}}}
     assert measured({"radius": 4}, unnamed, text) == {"radius": 4}  # not said to be the radius's unit
+
+
+def test_a_lone_call_takes_the_number_and_the_enum_value_it_left_out() -> None:
+    """BFCL simple_python_131 writes n ("... per time period is 4") without a word of its name, so the
+    grammar had no n; the one number no argument took is its value. simple_python_161 says "in detail"
+    and the optional detail_level's enum has "detailed"."""
+    params = {
+        "properties": {
+            "principal": {"type": "integer"},
+            "rate": {"type": "float"},
+            "time": {"type": "integer"},
+            "n": {"type": "integer", "description": "The number of times interest is applied per period."},
+            "level": {"type": "string", "enum": ["brief", "detailed"]},
+        },
+        "required": ["principal", "rate", "time"],
+    }
+    text = "Compound interest on $10000 at 5% when interest is applied 4 times a period, for 10 years."
+    made = {"principal": 10000, "rate": 0.05, "time": 10}
+    assert leftover(made, params, text) == {**made, "n": 4}
+    assert leftover({**made, "rate": 5}, params, text)["n"] == 4  # 5% taken as 5 is taken too
+    assert "n" not in leftover(made, params, text + " Use 2 or 3 decimals.")  # two numbers left: whose?
+    assert "n" not in leftover(made, params, text.replace("4 times", "4.5 times"))  # n is an integer
+    assert leftover(made, params, text + " Explain in detail.")["level"] == "detailed"
+    assert "level" not in leftover(made, params, text + " Brief or in detail?")  # two values written
+    derivative = {
+        "properties": {"function": {"type": "string"}, "x_value": {"type": "float"}},
+        "required": ["function"],
+    }
+    asked = "Calculate the derivative of the function 3x^2 + 2x - 1."
+    assert leftover({"function": "3x^2 + 2x - 1"}, derivative, asked) == {"function": "3x^2 + 2x - 1"}

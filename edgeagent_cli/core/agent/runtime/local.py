@@ -25,6 +25,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     covered,
     echoes_name,
     grounded_grammar,
+    leftover,
     numbers,
     read_back,
     stated_twice,
@@ -384,6 +385,9 @@ class LocalRuntime:
             if any(restates(calls[n].arguments, c.arguments) for c in others):
                 del calls[n]
         calls = toolcall.unique(calls)
+        if len(calls) == 1 and len(plan) == 1:  # with more calls, a number one did not take is another's
+            params = by_name[calls[0].name].get("function", by_name[calls[0].name]).get("parameters") or {}
+            calls = [ToolCall(calls[0].name, leftover(calls[0].arguments, params, plan[0].text))]
         reply = self._reply(raw.strip(), calls, finish, prompt, count, t0, route)
         if not calls:
             reply.malformed = raw

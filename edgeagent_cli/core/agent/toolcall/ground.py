@@ -191,6 +191,49 @@ def measured(arguments: dict[str, Any], params: dict[str, Any], text: str) -> di
     return out
 
 
+def leftover(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """The one call a request makes takes the number it writes in digits that no argument took, for
+    the one optional numeric parameter it left out: "the number of times interest applied per time
+    period is 4" is n 4, "violent crime in San Francisco in 2020" is year 2020. Such a parameter is not
+    in the grammar unless the request writes a word of its name, and BFCL's answers want the value
+    whenever the request gives it. A number counts as taken when an argument has its value (5% as
+    0.05 or 5) or it is written inside a string argument ("Apollo 11", "3x^2 + 2x")."""
+    props = params.get("properties") or {}
+    absent = {
+        k: schema
+        for k, schema in props.items()
+        if k not in arguments and k not in (params.get("required") or []) and isinstance(schema, dict)
+    }
+    said = stems(text)
+    out = dict(arguments)
+    for key, schema in absent.items():
+        named = [v for v in schema.get("enum") or [] if isinstance(v, str) and stems(v) and stems(v) <= said]
+        if len(named) == 1:
+            out[key] = named[0]
+    left = [k for k, schema in absent.items() if schema.get("type") in _NUMBER_KINDS]
+    if len(left) != 1:
+        return out
+    taken: set[float] = set()
+    spans: list[tuple[int, int]] = []  # where the request writes a string argument
+    for value in arguments.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item:
+                spans += [(f.start(), f.end()) for f in re.finditer(re.escape(item), text)]
+            elif isinstance(item, int | float) and not isinstance(item, bool):
+                taken.add(float(item))
+    unused: list[float] = []
+    for m in _NUMBER.finditer(text):
+        written = text[m.start() : m.end() + 12]
+        forms = {*numbers(written)[:1], *numbers(written, percent_whole=True)[:1]}
+        if forms & taken or any(a <= m.start() < b for a, b in spans):
+            continue
+        unused += [n for n in numbers(written)[:1] if n not in unused]
+    if len(unused) != 1 or (props[left[0]].get("type") == "integer" and not unused[0].is_integer()):
+        return out
+    value = unused[0]
+    return {**out, left[0]: int(value) if props[left[0]].get("type") == "integer" else value}
+
+
 def apart(arguments: dict[str, Any]) -> dict[str, Any]:
     """A string value that runs on into another parameter's value ends before it: "Marriott in Los
     Angeles" with location "Los Angeles" is hotel_name "Marriott", "London 2022/08/16" with date
