@@ -766,6 +766,16 @@ def test_a_unit_left_out_is_the_word_after_the_number_it_measures() -> None:
     assert measured({"radius": 4, "unit": "in"}, params, text)["unit"] == "in"  # the model's own stays
     unnamed = {**params, "properties": {**params["properties"], "unit": {"type": "string", "description": "A unit."}}}
     assert measured({"radius": 4}, unnamed, text) == {"radius": 4}  # not said to be the radius's unit
+    # BFCL simple_python_101, simple_python_85: the unit a result is asked "in", as the description spells it
+    speed = {"properties": {"distance": {"type": "integer"}, "to_unit": {"type": "string"}}, "required": ["distance"]}
+    asked = "Calculate the speed of an object in km/h if it traveled 450 meters in 20 seconds."
+    assert measured({"distance": 450}, speed, asked)["to_unit"] == "km/h"
+    quoted = {
+        **unnamed,
+        "properties": {**unnamed["properties"], "unit": {"type": "string", "description": "('miles' or 'km')"}},
+    }
+    assert measured({"radius": 4}, quoted, "The distance from Boston in mile?")["unit"] == "miles"
+    assert "to_unit" not in measured({"distance": 4}, speed, "in Boston, in miles or in km?")  # which?
 
 
 def test_a_lone_call_takes_the_number_and_the_enum_value_it_left_out() -> None:

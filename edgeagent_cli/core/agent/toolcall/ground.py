@@ -96,6 +96,16 @@ _UNITS = {
 }  # fmt: skip
 
 
+# What a result is asked "in" ("the speed in km/h", "the distance in miles"): the units above, spelled
+# either way, one or many, and the rates and scales that have no abbreviation there.
+_UNIT_WORDS = (
+    set(_UNITS) | set(_UNITS.values()) | {w.rstrip("s") for w in _UNITS.values()}
+    | set("km/h kph mph m/s ft/s inch inches yard yards liter liters litre litres gallon gallons joule joules watt "
+          "watts kelvin degree degrees radian radians metric imperial".split())
+)  # fmt: skip
+_ASKED_IN = re.compile(r"\bin ([a-zA-Z/]+)\b(?!/)")
+
+
 def stems(text: str) -> set[str]:
     """Content words cut to five letters (calculate/calculation), camelCase and snake_case split, units
     spelled out ("kg" -> "kilog")."""
@@ -164,18 +174,28 @@ def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> d
 
 
 def measured(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
-    """An optional unit parameter the call left out, whose description names another parameter ("The
-    unit of measurement for the radius"), takes the word the request writes right after that
-    parameter's number: "a radius of 4 inches" is unit "inches" (BFCL's answers want it whenever it
-    is not the default). Not a function word, and one of the enum when there is one."""
+    """An optional unit parameter the call left out takes the unit the request asks for: the one unit
+    it writes after "in" ("the speed in km/h", "the distance in miles"), or else, when the
+    parameter's description names another parameter ("The unit of measurement for the radius"), the
+    word the request writes right after that parameter's number: "a radius of 4 inches" is unit
+    "inches" (BFCL's answers want it whenever it is not the default). Not a function word, and one of
+    the enum when there is one."""
     props = params.get("properties") or {}
     out = dict(arguments)
     toks = tokens(text)
+    asked = {m.group(1) for m in _ASKED_IN.finditer(text) if m.group(1).lower() in _UNIT_WORDS}
     for key, schema in props.items():
         if key in out or key in (params.get("required") or []) or not isinstance(schema, dict):
             continue
         if schema.get("type") != "string" or not {"unit", "units"} & set(name_words(key)):
             continue
+        enum = {str(v).lower(): v for v in schema.get("enum") or []}
+        if len(asked) == 1:  # as the enum or the description's quotes spell it: "in mile" is 'miles'
+            unit = next(iter(asked))
+            spelled = {str(v).lower().rstrip("s"): v for v in enum.values() or _quoted(schema.get("description") or "")}
+            if unit.lower().rstrip("s") in spelled or not enum:
+                out[key] = spelled.get(unit.lower().rstrip("s"), unit)
+                continue
         described = set(re.findall(r"[a-z]+", str(schema.get("description") or "").lower()))
         for other, value in arguments.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not set(name_words(other)) <= described:
@@ -184,7 +204,6 @@ def measured(arguments: dict[str, Any], params: dict[str, Any], text: str) -> di
             if k is None or k + 1 >= len(toks) or text[toks[k][2] : toks[k + 1][1]] not in ("", " "):
                 continue
             word = toks[k + 1][0]
-            enum = {str(v).lower(): v for v in schema.get("enum") or []}
             if word.isalpha() and word not in FUNCTION_WORDS and (not enum or word.lower() in enum):
                 out[key] = enum.get(word.lower(), word)
                 break
