@@ -4,7 +4,8 @@
 
 1. For every entry of simple_python, multiple and irrelevance, the router's features for every tool
    (router.features: pmi from the model, word overlaps, number coverage); cached in
-   benchmarks/results/bfcl_features.json (delete it after changing the router's prompt).
+   benchmarks/results/bfcl_features.json. Only pmi is taken from the cache (delete it after changing
+   the router's prompt); the word features are computed again each run.
 2. K folds (entries shuffled with a fixed seed, each category split evenly). On the training folds:
    a logistic model (L2) over the features, and the call threshold that maximises the mean of the
    three decisions: simple (call its tool), multiple (call the right one), irrelevance (call none).
@@ -47,13 +48,15 @@ CACHE = ROOT / "benchmarks/results/bfcl_features.json"
 
 
 def extract(model: Path, bfcl_dir: Path) -> list[dict]:
-    """One row per (entry, tool): the features and whether the tool is in the ground truth."""
-    if CACHE.is_file():
-        return json.loads(CACHE.read_text())
-    import llama_cpp
+    """One row per (entry, tool): the features and whether the tool is in the ground truth. Only pmi
+    needs the model: with the cache, the word features are computed again (a change to them needs no
+    model pass)."""
+    cached = {(r["id"], r["tool"]): r["pmi"] for r in json.loads(CACHE.read_text())} if CACHE.is_file() else None
+    router = None
+    if cached is None:
+        import llama_cpp
 
-    llm = llama_cpp.Llama(str(model), n_ctx=4096, n_threads=2, verbose=False)
-    router = Router(llm)
+        router = Router(llama_cpp.Llama(str(model), n_ctx=4096, n_threads=2, verbose=False))
     rows = []
     t0 = time.perf_counter()
     for cat in CATEGORIES:
@@ -64,7 +67,10 @@ def extract(model: Path, bfcl_dir: Path) -> list[dict]:
             tools, _ = bfcl.tools_for(entry)
             request = bfcl.question_messages(entry)[-1]["content"]
             wanted = {bfcl.wire_name(next(iter(t))) for t in truth.get(entry["id"], [])}
-            pmi = router.scores(request, tools)
+            if router is not None:
+                pmi = router.scores(request, tools)
+            else:
+                pmi = {t["function"]["name"]: cached[(entry["id"], t["function"]["name"])] for t in tools}  # type: ignore[index]
             for tool in tools:
                 name = tool["function"]["name"]
                 feats = features(request, tool, pmi[name])
