@@ -15,6 +15,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     Grounding,
     apart,
     as_often,
+    at_rest,
     covered,
     dated,
     defined,
@@ -806,3 +807,19 @@ def test_a_lone_call_takes_the_number_and_the_enum_value_it_left_out() -> None:
     }
     asked = "Calculate the derivative of the function 3x^2 + 2x - 1."
     assert leftover({"function": "3x^2 + 2x - 1"}, derivative, asked) == {"function": "3x^2 + 2x - 1"}
+
+
+def test_what_starts_from_rest_has_an_initial_velocity_of_0() -> None:
+    """BFCL simple_python_31: "started from rest, accelerated at a rate of 9.8 m/s^2 for 5 seconds" had
+    initial_velocity 2 (a number the model saw); simple_python_32 "dropped from 100 m" had 100."""
+    params = {
+        "properties": {"initial_velocity": {"type": "integer"}, "acceleration": {"type": "float"}},
+        "required": ["initial_velocity", "acceleration"],
+    }
+    text = "Calculate the final velocity of an object, knowing that it started from rest, accelerated at 9.8 m/s^2."
+    assert at_rest({"initial_velocity": 2, "acceleration": 9.8}, params, text)["initial_velocity"] == 0
+    dropped = {"properties": {"initial_speed": {"type": "float"}, "height": {"type": "integer"}}, "required": []}
+    assert at_rest({"initial_speed": 100.0}, dropped, "An object dropped from 100 m.") == {"initial_speed": 0.0}
+    given = "The first car starts from rest; the second has an initial velocity of 20 m/s."
+    assert at_rest({"initial_velocity": 20, "acceleration": 1.0}, params, given)["initial_velocity"] == 20
+    assert at_rest({"acceleration": 1.0}, dropped, "An object dropped from 100 m.") == {"acceleration": 1.0}

@@ -168,9 +168,11 @@ def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> d
     (as_often), a function as its expression (defined), a date whole (dated), no value running on into
     another's (apart), a place with its region (placed), two numbers each where the other parameter's
     words are (matched), numbered parameters in the order the request writes their values (in_order),
-    and the unit written after a number for the parameter that says it is that number's unit (measured)."""
+    the unit the request asks for (measured), and an initial velocity of 0 for what starts from rest
+    (at_rest)."""
     values = apart(dated(defined(as_often(arguments, text), params, text), params, text))
-    return measured(in_order(matched(placed(values, params, text), params, text), text), params, text)
+    values = in_order(matched(placed(values, params, text), params, text), text)
+    return at_rest(measured(values, params, text), params, text)
 
 
 def measured(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
@@ -251,6 +253,26 @@ def leftover(arguments: dict[str, Any], params: dict[str, Any], text: str) -> di
         return out
     value = unused[0]
     return {**out, left[0]: int(value) if props[left[0]].get("type") == "integer" else value}
+
+
+_AT_REST = re.compile(r"\b(?:from|at) rest\b|\bdropped\b", re.I)
+_INITIAL_GIVEN = re.compile(r"\binitial (?:velocity|speed)\b[^.?!]*?\d", re.I)
+
+
+def at_rest(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """An object that starts "from rest" (or is "dropped") has an initial velocity or speed of 0, when
+    the request writes no initial velocity: "started from rest, accelerated at a rate of 9.8 m/s^2"
+    is initial_velocity 0, where a small model takes one of the numbers it sees."""
+    if not _AT_REST.search(text) or _INITIAL_GIVEN.search(text):
+        return arguments
+    props = params.get("properties") or {}
+    out = dict(arguments)
+    for key, schema in props.items():
+        words = set(name_words(key))
+        if "initial" in words and words & {"velocity", "speed"} and (schema or {}).get("type") in _NUMBER_KINDS:
+            if key in out or key in (params.get("required") or []):
+                out[key] = 0.0 if schema.get("type") == "float" else 0
+    return out
 
 
 def apart(arguments: dict[str, Any]) -> dict[str, Any]:
