@@ -16,6 +16,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     apart,
     as_often,
     at_rest,
+    commands,
     covered,
     dated,
     defined,
@@ -823,3 +824,13 @@ def test_what_starts_from_rest_has_an_initial_velocity_of_0() -> None:
     given = "The first car starts from rest; the second has an initial velocity of 20 m/s."
     assert at_rest({"initial_velocity": 20, "acceleration": 1.0}, params, given)["initial_velocity"] == 20
     assert at_rest({"acceleration": 1.0}, dropped, "An object dropped from 100 m.") == {"acceleration": 1.0}
+
+
+def test_the_verb_a_request_opens_with_is_no_value() -> None:
+    """BFCL simple_python_183: "Search for current lawsuits filed against Apple" gave entity "Search"; the
+    call is decoded again barred from it. A name that opens a request is not a command."""
+    assert commands("Search", "Search for current lawsuits filed against Apple in Santa Clara County.")
+    assert commands("Find", "'Find the area of a triangle'")  # after a quote
+    assert not commands("Apple", "Apple's stock price today?")
+    assert not commands("London", "London weather today please")
+    assert not commands("Search", "Please search for Apple")  # not where the request opens

@@ -22,6 +22,7 @@ from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
 from edgeagent_cli.core.agent.toolcall.ground import (
+    commands,
     covered,
     echoes_name,
     grounded_grammar,
@@ -404,7 +405,8 @@ class LocalRuntime:
         BFCL's answers), but a small model often writes one value twice ("species": "deer",
         "location": "deer"). Then each of the two is decoded again barred from that value, and the
         likelier of the two calls is kept. A value that is a word of its parameter's name ("team":
-        "team", ground.echoes_name) is decoded again barred from it.
+        "team", ground.echoes_name) or the verb the request opens with ("Search", ground.commands) is
+        decoded again barred from it.
         """
         assert self._decoder is not None
         grammar = grammar_for({})
@@ -417,7 +419,7 @@ class LocalRuntime:
             calls = toolcall.parse_calls(opening + body)
             pair: tuple[str, ...] | None = None
             if len(calls) == 1:
-                pair = _shared_value(calls[0].arguments, text) or _echo(calls[0].arguments)
+                pair = _shared_value(calls[0].arguments, text) or _echo(calls[0].arguments, text)
             if pair is None:
                 break
             best: tuple[float, str, str, dict[str, tuple[Any, ...]]] | None = None
@@ -739,9 +741,10 @@ def _shared_value(arguments: dict[str, Any], text: str) -> tuple[str, str] | Non
     return None
 
 
-def _echo(arguments: dict[str, Any]) -> tuple[str] | None:
-    """The first parameter whose value is a word of its own name (ground.echoes_name)."""
-    return next(((key,) for key, value in arguments.items() if echoes_name(key, value)), None)
+def _echo(arguments: dict[str, Any], text: str) -> tuple[str] | None:
+    """The first parameter whose value is a word of its own name (ground.echoes_name) or the verb the
+    request opens with (ground.commands)."""
+    return next(((key,) for key, value in arguments.items() if echoes_name(key, value) or commands(value, text)), None)
 
 
 def _grounding(

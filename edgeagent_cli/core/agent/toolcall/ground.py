@@ -517,6 +517,21 @@ def echoes_name(key: str, value: Any) -> bool:
     return isinstance(value, str) and value in name_words(key)
 
 
+# Verbs a request opens with to say what to do ("Search for famous sculptures", "Find lawsuits").
+COMMANDS = set(
+    "search find get calculate compute show tell give list book order play fetch retrieve provide generate create "
+    "determine identify predict estimate convert check look locate recommend suggest plan schedule send buy analyze "
+    "analyse compare translate update delete remove add set make display draw plot solve evaluate".split()
+)
+
+
+def commands(value: Any, text: str) -> bool:
+    """A value that is the verb the request opens with ("Search" of "Search for lawsuits against
+    Apple"): the command, not its object. None of BFCL's public string answers begins a request."""
+    first = re.match(r"\W*([A-Za-z]+)", text)
+    return isinstance(value, str) and first is not None and value == first.group(1) and value.lower() in COMMANDS
+
+
 def _mentions(text: str, name: str) -> bool:
     """Does the request use a word of the parameter's name? Words match on their first five letters
     (acceleration/accelerating, unit/units, decimal_places/decimals)."""
