@@ -90,6 +90,25 @@ def test_grammar_compiles_for_every_bfcl_function_and_bounds_strings() -> None:
         llama_cpp.LlamaGrammar.from_string(toolcall.call_grammar(tools, first), verbose=False)
 
 
+def test_free_objects_and_arrays_are_bounded_tighter_on_a_retry() -> None:
+    """BFCL multiple_9 on Gemma 3 270M: a "gradeDict" object without properties filled with made-up
+    pairs until the token budget ran out. A free object's pairs and a free array's items are bounded
+    (so the grammar closes), to the tight bounds when a call ran out of tokens and is decoded again."""
+    import llama_cpp
+
+    from edgeagent_cli.core.agent.toolcall.ground import grounded_grammar
+
+    tool = {"name": "calculate_average", "parameters": {"type": "object", "required": ["grades"],
+            "properties": {"grades": {"type": "object"}, "extra": {"type": "array"}}}}  # fmt: skip
+    text = "The average grade for John: {'math':90, 'science':75}, extra 1 and 2"
+    for grammar, pairs in ((grounded_grammar(tool, text), 15), (grounded_grammar(tool, text, max_items=4), 3)):
+        assert grammar is not None
+        assert f'("," space string ":" space value){{0,{pairs}}}' in grammar
+        assert f'("," space value){{0,{pairs}}}' in grammar and ")*" not in grammar
+        llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    assert '("," space string ":" space value){0,15}' in toolcall.call_grammar([tool])
+
+
 def test_bfcl_types_and_dotted_names_are_mapped() -> None:
     entry = {
         "id": "simple_python_1",

@@ -361,6 +361,11 @@ class LocalRuntime:
             decoded = self._distinct(prompt + prefix, _grounding(tool, text), text)
             assert decoded is not None  # without values to avoid, a grounded grammar always exists
             _, body, finish, n = decoded
+            if finish == "length" and not toolcall.parse_calls(prefix + body):  # looping inside a free value
+                count += n
+                decoded = self._distinct(prompt + prefix, _grounding(tool, text, tight=True), text)
+                assert decoded is not None
+                _, body, finish, n = decoded
             count += n
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
@@ -752,13 +757,16 @@ def _grounding(
     text: str,
     avoid: dict[str, tuple[Any, ...]] | None = None,
     keep: dict[str, Any] | None = None,
+    tight: bool = False,
 ) -> Callable[[dict[str, tuple[Any, ...]]], str | None]:
-    """The grounded grammar of a call on `text`, as a function of the further values it must avoid."""
+    """The grounded grammar of a call on `text`, as a function of the further values it must avoid;
+    `tight`: free values bounded as toolcall.TIGHT bounds them, for a call that ran out of tokens."""
     base = avoid or {}
+    bounds = {"max_items": toolcall.TIGHT["max_items"], "max_string": toolcall.TIGHT["max_string"]} if tight else {}
 
     def grammar_for(more: dict[str, tuple[Any, ...]]) -> str | None:
         barred = {k: (*base.get(k, ()), *more.get(k, ())) for k in base.keys() | more.keys()}
-        return grounded_grammar(tool, text, avoid=barred, keep=keep)
+        return grounded_grammar(tool, text, avoid=barred, keep=keep, **bounds)
 
     return grammar_for
 

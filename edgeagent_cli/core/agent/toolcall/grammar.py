@@ -24,7 +24,7 @@ TIGHT = {"max_calls": 1, "max_string": 48, "max_items": 4}
 def bounded(schema: dict[str, Any], max_items: int = MAX_ITEMS) -> dict[str, Any]:
     """A copy of a JSON schema for the grammar: arrays bounded, objects closed, prose dropped.
 
-    Strings are bounded in the grammar text instead (`_bound_strings`): the schema converter spells
+    Strings are bounded in the grammar text instead (`_bound_free`): the schema converter spells
     maxLength as N nested optionals, which makes a grammar of hundreds of kilobytes.
     """
     if not isinstance(schema, dict):
@@ -72,7 +72,7 @@ def call_grammar(
         args_rule[fn["name"]] = conv.visit(schema, f"args{i}")
         named.append(f'"\\"{_gbnf_escape(fn["name"])}\\", \\"arguments\\": " {args_rule[fn["name"]]}')
     close = r'"}\n' + CALL_CLOSE + '"'
-    lines = [_bound_strings(conv.format_grammar().rstrip("\n"), max_string)]
+    lines = [_bound_free(conv.format_grammar().rstrip("\n"), max_string, max_items)]
     lines.append(f"named-call ::= {' | '.join(f'( {n} )' for n in named)}")
     more = rf'"\n{CALL_OPEN}\n{{\"name\": " named-call {close}'
     head = f"{args_rule[first]} {close}" if first else f"named-call {close}"
@@ -81,10 +81,21 @@ def call_grammar(
     return "\n".join(lines) + "\n"
 
 
-def _bound_strings(grammar: str, max_string: int) -> str:
-    """Bound strings, and keep raw control characters out of them as JSON requires: a newline inside a
-    value is how a small model carries `}}\n</tool_call>` into a string that never closes."""
+def _bound_free(grammar: str, max_string: int, max_items: int) -> str:
+    """Bound what the schema leaves free: strings, the pairs of an object without properties and the
+    items of an array without a schema (Gemma 3 270M filled a free "gradeDict" with made-up pairs
+    until the token budget ran out). And keep raw control characters out of strings as JSON requires:
+    a newline inside a value is how a small model carries `}}\n</tool_call>` into a string that never
+    closes."""
     grammar = re.sub(r'"\\"" char\* "\\"" space', f'"\\"" char{{0,{max_string}}} "\\"" space', grammar)
+    more = max(0, max_items - 1)
+    grammar = grammar.replace(
+        '("," space string ":" space value)* )? "}" space',
+        f'("," space string ":" space value){{0,{more}}} )? "}}" space',
+    )
+    grammar = grammar.replace(
+        '( value ("," space value)* )? "]" space', f'( value ("," space value){{0,{more}}} )? "]" space'
+    )
     return grammar.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x00-\\x1F]')
 
 

@@ -805,15 +805,18 @@ def grounded_grammar(
     max_items: int = 16,
     avoid: dict[str, tuple[Any, ...]] | None = None,
     keep: dict[str, Any] | None = None,
+    max_string: int = 300,
 ) -> str | None:
     """GBNF for one call's arguments and its closing, values grounded in `text` (see module doc).
 
     It starts where `call_prefix(name)` ends. With `avoid` (parameter -> values it may not take), None
-    when the request has no other value for one of them. With `keep`, see grounded_schema.
+    when the request has no other value for one of them. With `keep`, see grounded_schema. Free
+    strings, objects and arrays are bounded by `max_string` and `max_items` (grammar.TIGHT when a call
+    ran out of tokens).
     """
     from llama_cpp.llama_grammar import SchemaConverter
 
-    from edgeagent_cli.core.agent.toolcall.grammar import _bound_strings, bounded
+    from edgeagent_cli.core.agent.toolcall.grammar import _bound_free, bounded
 
     fn = tool.get("function", tool)
     grounding = Grounding(text)
@@ -827,7 +830,7 @@ def grounded_grammar(
     conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     schema = conv.resolve_refs(bounded(schema, max_items), "tool")
     args = conv.visit(schema, "args")
-    grammar = _bound_strings(conv.format_grammar().rstrip("\n"), 300)
+    grammar = _bound_free(conv.format_grammar().rstrip("\n"), max_string, max_items)
     for marker, rule in markers.items():
         grammar = grammar.replace('"\\"' + marker + '\\""', rule)
     close = r'"}\n' + CALL_CLOSE + '"'
