@@ -16,8 +16,10 @@
    one tool's probability is at least `call` and every other's below `others`, no call when every
    tool's is at most `none` (router.by_words). On each training fold, the thresholds of a small grid
    that leave the most requests to the words without a decision worse than the full router's;
-   on the held-out fold, both routers' decisions and the share the words decided. Then the word
-   weights and thresholds fitted on everything.
+   on the held-out fold, both routers' decisions and the share the words decided. When the words
+   are not sure, the model scores only the tools whose word probability is near the best one's
+   (router.near_best; the largest share of a grid with no decision worse on the training folds).
+   Then the word weights and thresholds fitted on everything.
    Writes benchmarks/results/bfcl_calibrate.json.
 
 With `--run EVAL.json` (an `eval tools --json` document) it also prints each category's accuracy on
@@ -43,6 +45,7 @@ from edgeagent_cli.core.agent.runtime.router import FEATURES, WORDS, Router, fea
 
 CATEGORIES = ("simple_python", "multiple", "irrelevance")
 FEATURE_SETS = {"pmi only (the old router)": ("pmi",), "all features": FEATURES, "the words alone": WORDS}
+NEAR_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
 SURE_GRID = [(c, o, n) for c in (0.8, 0.85, 0.9, 0.95) for o in (0.1, 0.2) for n in (0.02, 0.05, 0.1)]
 CACHE = ROOT / "benchmarks/results/bfcl_features.json"
 
@@ -112,13 +115,17 @@ def _probs(model: tuple, names: tuple[str, ...], rows: list[dict]) -> np.ndarray
     return np.asarray(1 / (1 + np.exp(-x @ w)))
 
 
-def cascade(full: tuple, threshold: float, words: tuple, sure: tuple, rows: list[dict]) -> dict[str, list[float]]:
-    """Per category: [right with the full router, right with the words first, decided by the words, entries]."""
+def cascade(
+    full: tuple, threshold: float, words: tuple, sure: tuple, rows: list[dict], near: float = 0.0
+) -> dict[str, list[float]]:
+    """Per category: [right with the full router, right with the words first, decided by the words,
+    entries, tools the model scored, tools]. Not decided by the words, the model scores only the tools
+    whose word probability is at least `near` times the best one's."""
     p_full, p_words = _probs(full, FEATURES, rows), _probs(words, WORDS, rows)
     by: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         by.setdefault(r["id"], []).append(i)
-    out: dict[str, list[float]] = {c: [0, 0, 0, 0] for c in CATEGORIES}
+    out: dict[str, list[float]] = {c: [0, 0, 0, 0, 0, 0] for c in CATEGORIES}
     call, others, none = sure
     for idx in by.values():
         cat = rows[idx[0]]["category"]
@@ -130,13 +137,17 @@ def cascade(full: tuple, threshold: float, words: tuple, sure: tuple, rows: list
         full_call = best if p_full[best] >= threshold else None
         top = max(idx, key=lambda i: p_words[i])
         rest = [p_words[i] for i in idx if i != top]
+        scored = 0
         if p_words[top] >= call and all(p < others for p in rest):
             mine, decided = top, 1
         elif p_words[top] <= none:
             mine, decided = None, 1
         else:
-            mine, decided = full_call, 0
-        out[cat] = [a + b for a, b in zip(out[cat], (right(full_call), right(mine), decided, 1), strict=True)]
+            kept = [i for i in idx if p_words[i] >= near * p_words[top]]
+            chosen = max(kept, key=lambda i: p_full[i])
+            mine, decided, scored = (chosen if p_full[chosen] >= threshold else None), 0, len(kept)
+        got = (right(full_call), right(mine), decided, 1, scored, len(idx) if not decided else 0)
+        out[cat] = [a + b for a, b in zip(out[cat], got, strict=True)]
     return out
 
 
@@ -148,6 +159,16 @@ def best_sure(full: tuple, threshold: float, words: tuple, rows: list[dict]) -> 
         if all(v[1] >= v[0] for v in got.values()):
             ok.append((sum(v[2] for v in got.values()), sure))
     return max(ok)[1] if ok else (1.0, 0.0, 0.0)
+
+
+def best_near(full: tuple, threshold: float, words: tuple, sure: tuple, rows: list[dict]) -> float:
+    """The largest share of the best word probability below which a tool goes unscored, with no
+    category worse than the full router."""
+    ok = [0.0]
+    for near in NEAR_GRID:
+        if all(v[1] >= v[0] for v in cascade(full, threshold, words, sure, rows, near).values()):
+            ok.append(near)
+    return max(ok)
 
 
 def best_threshold(model: tuple, names: tuple[str, ...], rows: list[dict]) -> float:
@@ -212,23 +233,33 @@ def main() -> None:
         full, words = fit(train, FEATURES), fit(train, WORDS)
         threshold = best_threshold(full, FEATURES, train)
         sure = best_sure(full, threshold, words, train)
-        per_fold.append({"sure": sure, **cascade(full, threshold, words, sure, test)})
-    totals = {c: [sum(f[c][j] for f in per_fold) for j in range(4)] for c in CATEGORIES}
+        near = best_near(full, threshold, words, sure, train)
+        per_fold.append({"sure": sure, "near": near, **cascade(full, threshold, words, sure, test, near)})
+    totals = {c: [sum(f[c][j] for f in per_fold) for j in range(6)] for c in CATEGORIES}
     report["words_first"] = {
         "per_fold": per_fold,
         "held_out": {
-            c: {"full_router": v[0] / v[3], "words_first": v[1] / v[3], "decided_by_words": v[2] / v[3]}
+            c: {
+                "full_router": v[0] / v[3],
+                "words_first": v[1] / v[3],
+                "decided_by_words": v[2] / v[3],
+                "tools_scored_when_not": v[4] / max(1, v[5]),
+            }
             for c, v in totals.items()
         },
     }
     print(
         "words first, held-out folds: "
-        + ", ".join(f"{c} {v[0]}->{v[1]} right, {v[2]}/{v[3]} by the words" for c, v in totals.items())
+        + ", ".join(
+            f"{c} {v[0]}->{v[1]} right, {v[2]}/{v[3]} by the words, {v[4]}/{v[5]} tools scored"
+            for c, v in totals.items()
+        )
     )
     w, mean, scale = fit(rows, FEATURES)
     threshold = best_threshold((w, mean, scale), FEATURES, rows)
     words = fit(rows, WORDS)
     sure = best_sure((w, mean, scale), threshold, words, rows)
+    near = best_near((w, mean, scale), threshold, words, sure, rows)
     report["fitted"] = {
         "weights": {
             "bias": round(float(w[0]), 3),
@@ -242,6 +273,7 @@ def main() -> None:
             **{k: round(float(v), 3) for k, v in zip(WORDS, words[0][1:], strict=True)},
         },
         "sure": dict(zip(("call", "others", "none"), sure, strict=True)),
+        "near_best": near,
     }
     print(json.dumps(report["fitted"], indent=1))
     if args.run:

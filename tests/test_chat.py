@@ -382,7 +382,8 @@ def test_two_parameters_do_not_share_one_value_the_request_writes_once(smollm2: 
 
 def test_a_request_the_words_are_sure_of_is_routed_without_a_model_pass(smollm2: Path) -> None:
     """BFCL simple_python_0 names its tool and writes both numbers: the call is made, and the only model
-    work is the call's arguments (no router pass); a request of two tools' words goes to the model."""
+    work is the call's arguments (no router pass); a request of two tools' words goes to the model, which
+    scores only the tools the words make nearly as likely as the best."""
     from edgeagent_cli.core.agent import eval as bfcl
     from edgeagent_cli.core.agent.runtime.local import LocalRuntime
     from edgeagent_cli.core.agent.runtime.router import Router
@@ -398,9 +399,18 @@ def test_a_request_the_words_are_sure_of_is_routed_without_a_model_pass(smollm2:
         assert reply.route and reply.route["by"] == "words" and not passes
         assert [c.arguments for c in reply.calls] == [{"base": 10, "height": 5, "unit": "units"}]
         fn = tools[0]["function"]
-        two = [tools[0], {"type": "function", "function": {**fn, "name": "calculate_triangle_perimeter"}}]
-        reply = rt.turn([{"role": "user", "content": "Find the area of a triangle with base 10 and height 5"}], two)
+        weather = {"name": "get_weather", "description": "Current weather in a city.", "parameters": {"properties": {}}}
+        three = [
+            tools[0],
+            {"type": "function", "function": {**fn, "name": "calculate_triangle_perimeter"}},
+            {"type": "function", "function": weather},
+        ]
+        reply = rt.turn([{"role": "user", "content": "Find the area of a triangle with base 10 and height 5"}], three)
         assert reply.route and reply.route["by"] == "model" and passes
+        # the model scored the two triangle tools, not the one the words put far below them
+        scored = {rt.llm.detokenize(list(prefix)).decode() for prefix, _ in passes}
+        assert any("calculate_triangle_perimeter" in p for p in scored) and not any("get_weather" in p for p in scored)
+        assert reply.route["probabilities"]["get_weather"] == 0.0
     finally:
         Router._logprob = logprob  # type: ignore[method-assign]
 

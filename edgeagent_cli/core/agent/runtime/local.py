@@ -531,6 +531,8 @@ class LocalRuntime:
         elif len(sentences) > 1:  # the request's evidence is its clauses' together: each clause is scored once
             per = router.scores_many(sentences, tools)
             probs = {_name(t): probability(features(request, t, sum(p[_name(t)] for p in per))) for t in tools}
+        elif one:
+            probs = router.probabilities_near(request, tools)
         else:
             probs = router.probabilities(request, tools)
         chosen, route = decide(probs, tool_choice == "required")

@@ -21,7 +21,9 @@ features alone decide call or no call as well as all six (simple 97.5%, irreleva
 first, with a logistic model of their own, when they are sure (`by_words`): one tool likely and
 every other unlikely, or every tool unlikely. The model scores the rest. On the held-out folds the
 words decided 82% of simple requests, 25% of multiple and 63% of irrelevant ones, and the decisions
-were as often right as the full router's (387 of 420 against 386).
+were as often right as the full router's (387 of 420 against 386). When they are not sure, the model
+scores only the tools the words make nearly as likely as the best (`probabilities_near`): 35% fewer
+tools scored in multiple on the held-out folds, no decision changed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ SCALE = {"pmi": 10.837, "pmi_per_word": 0.699, "name_overlap": 0.399, "descripti
 # decision worse on the training folds; SURE_OTHERS kept at or below CALL_PROBABILITY).
 WORD_WEIGHTS = {"bias": 0.401, "name_overlap": 1.837, "description_overlap": 1.149, "parameter_overlap": 0.258, "coverage": 0.845}  # fmt: skip
 SURE_CALL, SURE_OTHERS, SURE_NONE = 0.8, 0.2, 0.05
+# When the words are not sure, the model scores only the tools whose word probability is at least this
+# share of the best one's (chosen with the weights, from a grid that stops at one half).
+NEAR_BEST = 0.5
 _STOP = set(
     "a an the of to in on for with and or by from at is are be as that this it its into given which what how find "
     "calculate get".split()
@@ -148,6 +153,14 @@ class Router:
         """pmi of the request with each tool, by the tool's name."""
         return self.scores_many([request], tools)[0]
 
+    def probabilities_near(self, request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
+        """The probability that the request needs each tool, with the model's evidence for the tools
+        the words make nearly as likely as the best (NEAR_BEST); 0 for the others, unscored."""
+        words = {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
+        top = max(words.values(), default=0.0)
+        near = [t for t in tools if words[_name(t)] >= NEAR_BEST * top]
+        return {_name(t): 0.0 for t in tools} | self.probabilities(request, near)
+
     def probabilities_many(self, requests: list[str], tools: list[dict[str, Any]]) -> list[dict[str, float]]:
         """The calibrated probability that each request needs each tool, with the model's evidence."""
         pmis = self.scores_many(requests, tools)
@@ -162,7 +175,7 @@ class Router:
     def choose(self, request: str, tools: list[dict[str, Any]], required: bool) -> tuple[str | None, dict[str, Any]]:
         """The tool to call and why: by the words when they are sure, else with the model's evidence."""
         sure = by_words(request, tools)
-        chosen, route = decide(sure or self.probabilities(request, tools), required)
+        chosen, route = decide(sure or self.probabilities_near(request, tools), required)
         return chosen, {**route, "by": "words" if sure else "model"}
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
