@@ -22,6 +22,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     defined,
     grounded_grammar,
     grounded_schema,
+    grouped,
     leftover,
     matched,
     measured,
@@ -679,8 +680,8 @@ def test_a_value_that_is_a_word_of_its_own_parameters_name_is_decoded_again() ->
     assert echoes_name("team", "team") and echoes_name("propertyType", "property")
     assert not echoes_name("unit", "units") and not echoes_name("DNA_id", "DNA")  # a longer word, a name
     assert not echoes_name("detail_level", "detailed") and not echoes_name("count", 3)
-    assert _echo({"game": "Rocket League", "team": "team", "region": "region"}) == ("team",)
-    assert _echo({"game": "Rocket League", "team": "RocketLeague"}) is None
+    assert _echo({"game": "Rocket League", "team": "team", "region": "region"}, "Rocket League team") == ("team",)
+    assert _echo({"game": "Rocket League", "team": "RocketLeague"}, "Rocket League team") is None
 
 
 def test_a_settled_calls_system_prompt_is_the_tool_in_a_line_and_its_parameters() -> None:
@@ -834,3 +835,21 @@ def test_the_verb_a_request_opens_with_is_no_value() -> None:
     assert not commands("Apple", "Apple's stock price today?")
     assert not commands("London", "London weather today please")
     assert not commands("Search", "Please search for Apple")  # not where the request opens
+
+
+def test_a_list_of_numbers_ends_where_its_group_does() -> None:
+    """BFCL simple_python_123 (brackets), simple_python_124 (the next list's name), multiple_5 (a date)."""
+    pair = {"properties": {"group1": {"type": "array"}, "group2": {"type": "array"}}}
+    text = "the mean of group1 (e.g., 12.4, 15.6, 11.2) and group2 (e.g., 10.5, 9.8)"
+    made = {"group1": [12.4, 15.6, 11.2, 10.5], "group2": [10.5, 9.8, 11.2]}
+    assert grouped(made, pair, text) == {"group1": [12.4, 15.6, 11.2], "group2": [10.5, 9.8]}
+    named = {"properties": {"dataset_A": {"type": "array"}, "dataset_B": {"type": "array"}}}
+    text = "dataset_A with the values 12, 24, 36 and dataset_B with the values 15, 30, 45."
+    assert grouped({"dataset_A": [12, 24, 36, 15]}, named, text) == {"dataset_A": [12, 24, 36]}
+    where = {"properties": {"coordinates": {"type": "array"}, "date": {"type": "string"}}}
+    text = "the temperature at coordinates 46.603354,1.8883340 on December 13, 2019?"
+    assert grouped({"coordinates": [46.603354, 1.888334, 2019]}, where, text)["coordinates"] == [46.603354, 1.888334]
+    # "2" is written in "2D" before the brackets too: an item counts where any of its writings is
+    text = "two points in a 2D space, Point A with coordinates [3, 2] and Point B with [7, 5]"
+    assert grouped({"pointA": [3, 2]}, {"properties": {}}, text) == {"pointA": [3, 2]}
+    assert grouped({"xs": [1, 2, 3]}, {"properties": {}}, "the sum of 1, 2 and 3") == {"xs": [1, 2, 3]}

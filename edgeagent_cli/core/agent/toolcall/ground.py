@@ -165,12 +165,13 @@ def whole_phrase(value: str) -> re.Pattern[str]:
 
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A decoded call's values read back against the request: list items as often as it writes them
-    (as_often), a function as its expression (defined), a date whole (dated), no value running on into
+    (as_often) and only from their group (grouped), a function as its expression (defined), a date whole (dated), no value running on into
     another's (apart), a place with its region (placed), two numbers each where the other parameter's
     words are (matched), numbered parameters in the order the request writes their values (in_order),
     the unit the request asks for (measured), and an initial velocity of 0 for what starts from rest
     (at_rest)."""
-    values = apart(dated(defined(as_often(arguments, text), params, text), params, text))
+    values = grouped(as_often(arguments, text), params, text)
+    values = apart(dated(defined(values, params, text), params, text))
     values = in_order(matched(placed(values, params, text), params, text), text)
     return at_rest(measured(values, params, text), params, text)
 
@@ -388,6 +389,52 @@ def _written_at(text: str, value: Any) -> int | None:
         except ValueError:
             continue
     return None
+
+
+_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+
+
+def grouped(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
+    """A list of numbers ends where the request's group of them does: inside the brackets its first
+    item is written in ("group1 (12.4, 15.6, 11.2) and group2 (10.5, 9.8)"), before another list
+    parameter's name written after it ("dataset_A with the values 12, 24, 36 and dataset_B with
+    15, 30"), and without a number that is part of a date ("46.603354,1.8883340 on December 13,
+    2019"). A small model under a list grammar runs on into the numbers that follow."""
+    props = params.get("properties") or {}
+    toks = tokens(text)
+    dates = [(a, b) for a, b, *_ in _date_phrases(text)]
+    out = dict(arguments)
+    for key, value in arguments.items():
+        if not isinstance(value, list) or len(value) < 2 or not all(_is_number(v) for v in value):
+            continue
+        at = [[start for tok, start, _ in toks if number_of(tok) == float(v)] for v in value]
+        if not all(at):
+            continue
+        first = at[0][0]
+        start, end = 0, len(text)
+        depth: list[tuple[str, int]] = []
+        for i, ch in enumerate(text):
+            if ch in _BRACKETS:
+                depth.append((ch, i))
+            elif depth and ch == _BRACKETS[depth[-1][0]]:
+                opened = depth.pop()[1]
+                if opened < first < i and i < end:
+                    start, end = opened, i
+        for other in props:
+            named = text.find(other, first)
+            if other != key and (props[other] or {}).get("type") == "array" and named > 0:
+                end = min(end, named)
+        kept = [
+            v for v, places in zip(value, at, strict=True)
+            if any(start <= where < end and not any(a <= where < b for a, b in dates) for where in places)
+        ]  # fmt: skip
+        if kept and len(kept) < len(value):
+            out[key] = kept
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def as_often(arguments: dict[str, Any], text: str) -> dict[str, Any]:
