@@ -525,18 +525,19 @@ class LocalRuntime:
         # of an "and" that may join two requests, are routed among the tools the model's evidence made
         # likely: words sure of one tool would keep the others out.
         one = len(tools) == 1 or (len(sentences) == 1 and not _and_sides(request))
-        sure = by_words(request, tools) if one else None
+        sure = by_words(request, tools) if one and len(sentences) > 1 else None
+        by = "words" if sure is not None else "model"
         if sure is not None:
             probs = sure
         elif len(sentences) > 1:  # the request's evidence is its clauses' together: each clause is scored once
             per = router.scores_many(sentences, tools)
             probs = {_name(t): probability(features(request, t, sum(p[_name(t)] for p in per))) for t in tools}
         elif one:
-            probs = router.probabilities_near(request, tools)
+            probs, by = router.words_first(request, tools)
         else:
             probs = router.probabilities(request, tools)
         chosen, route = decide(probs, tool_choice == "required")
-        route["by"] = "words" if sure is not None else "model"
+        route["by"] = by
         plan: list[Step] = []
         # Clauses are routed among the tools the whole request made likely: fewer model passes.
         likely = [t for t in tools if probs[_name(t)] >= CALL_PROBABILITY] or tools

@@ -103,9 +103,14 @@ def probability(feats: dict[str, float], weights: dict[str, float] = WEIGHTS) ->
     return 1 / (1 + math.exp(-z))
 
 
+def word_probabilities(request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
+    """Each tool's probability by the words alone (WORD_WEIGHTS)."""
+    return {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
+
+
 def by_words(request: str, tools: list[dict[str, Any]]) -> dict[str, float] | None:
     """Each tool's probability by the words alone, when they are sure of the decision; else None."""
-    probs = {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
+    probs = word_probabilities(request, tools)
     ranked = sorted(probs.values(), reverse=True)
     if not ranked:
         return None
@@ -156,7 +161,7 @@ class Router:
     def probabilities_near(self, request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
         """The probability that the request needs each tool, with the model's evidence for the tools
         the words make nearly as likely as the best (NEAR_BEST); 0 for the others, unscored."""
-        words = {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
+        words = word_probabilities(request, tools)
         top = max(words.values(), default=0.0)
         near = [t for t in tools if words[_name(t)] >= NEAR_BEST * top]
         return {_name(t): 0.0 for t in tools} | self.probabilities(request, near)
@@ -172,11 +177,17 @@ class Router:
     def probabilities(self, request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
         return self.probabilities_many([request], tools)[0]
 
-    def choose(self, request: str, tools: list[dict[str, Any]], required: bool) -> tuple[str | None, dict[str, Any]]:
-        """The tool to call and why: by the words when they are sure, else with the model's evidence."""
+    def words_first(self, request: str, tools: list[dict[str, Any]]) -> tuple[dict[str, float], str]:
+        """Each tool's probability, and what gave it: the words when they are sure ("words"), else the
+        model's evidence for the tools near the best ("model")."""
         sure = by_words(request, tools)
-        chosen, route = decide(sure or self.probabilities_near(request, tools), required)
-        return chosen, {**route, "by": "words" if sure else "model"}
+        return (sure, "words") if sure is not None else (self.probabilities_near(request, tools), "model")
+
+    def choose(self, request: str, tools: list[dict[str, Any]], required: bool) -> tuple[str | None, dict[str, Any]]:
+        """The tool to call and why (words_first)."""
+        probs, by = self.words_first(request, tools)
+        chosen, route = decide(probs, required)
+        return chosen, {**route, "by": by}
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
         """log P(target | prefix) in one batch; when the KV cache already holds the prefix (and nothing

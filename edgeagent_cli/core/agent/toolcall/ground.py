@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from edgeagent_cli.core.agent.toolcall.call import CALL_CLOSE
+from edgeagent_cli.core.agent.toolcall.grammar import MAX_ITEMS, MAX_STRING
 
 # Words, numbers (1.5, 1,000, 1e-9, 6.022e23), and every other non-space character on its own.
 _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?|[^\W\d_]+|\S")
@@ -165,11 +166,11 @@ def whole_phrase(value: str) -> re.Pattern[str]:
 
 def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A decoded call's values read back against the request: list items as often as it writes them
-    (as_often) and only from their group (grouped), a function as its expression (defined), a date whole (dated), no value running on into
-    another's (apart), a place with its region (placed), two numbers each where the other parameter's
-    words are (matched), numbered parameters in the order the request writes their values (in_order),
-    the unit the request asks for (measured), and an initial velocity of 0 for what starts from rest
-    (at_rest)."""
+    (as_often) and only from their group (grouped), a function as its expression (defined), a date
+    whole (dated), no value running on into another's (apart), a place with its region (placed), two
+    numbers each where the other parameter's words are (matched), numbered parameters in the order the
+    request writes their values (in_order), the unit the request asks for (measured), and an initial
+    velocity of 0 for what starts from rest (at_rest)."""
     values = grouped(as_often(arguments, text), params, text)
     values = apart(dated(defined(values, params, text), params, text))
     values = in_order(matched(placed(values, params, text), params, text), text)
@@ -241,7 +242,7 @@ def leftover(arguments: dict[str, Any], params: dict[str, Any], text: str) -> di
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and item:
                 spans += [(f.start(), f.end()) for f in re.finditer(re.escape(item), text)]
-            elif isinstance(item, int | float) and not isinstance(item, bool):
+            elif _is_number(item):
                 taken.add(float(item))
     unused: list[float] = []
     for m in _NUMBER.finditer(text):
@@ -849,10 +850,10 @@ def covered(params: dict[str, Any], text: str) -> float:
 def grounded_grammar(
     tool: dict[str, Any],
     text: str,
-    max_items: int = 16,
+    max_items: int = MAX_ITEMS,
     avoid: dict[str, tuple[Any, ...]] | None = None,
     keep: dict[str, Any] | None = None,
-    max_string: int = 300,
+    max_string: int = MAX_STRING,
 ) -> str | None:
     """GBNF for one call's arguments and its closing, values grounded in `text` (see module doc).
 
