@@ -37,13 +37,15 @@ def memo_path(model: Path) -> Path:
 def install_memo(store: dict) -> None:
     from edgeagent_cli.core.agent.runtime import constrained, local, router
 
-    logprob, generate = router.Router._logprob, constrained.ConstrainedDecoder.generate
+    logprob_many, generate = router.Router._logprob_many, constrained.ConstrainedDecoder.generate
 
-    def remembered_logprob(self, prefix, target):  # type: ignore[no-untyped-def]
-        key = ("lp", tuple(prefix), tuple(target))
-        if key not in store:
-            store[key] = logprob(self, prefix, target)
-        return store[key]
+    def remembered_logprob_many(self, prefix, targets):  # type: ignore[no-untyped-def]
+        keys = [("lp", tuple(prefix), tuple(t)) for t in targets]
+        new = [t for t, key in zip(targets, keys, strict=True) if key not in store]
+        store.update(
+            {("lp", tuple(prefix), tuple(t)): lp for t, lp in zip(new, logprob_many(self, prefix, new), strict=True)}
+        )
+        return [store[key] for key in keys]
 
     def remembered_generate(self, prompt, grammar, max_tokens, until=None):  # type: ignore[no-untyped-def]
         if until is not None:
@@ -64,7 +66,7 @@ def install_memo(store: dict) -> None:
         return store[key]
 
     free = local.LocalRuntime._generate
-    router.Router._logprob = remembered_logprob  # type: ignore[method-assign]
+    router.Router._logprob_many = remembered_logprob_many  # type: ignore[method-assign]
     constrained.ConstrainedDecoder.generate = remembered_generate  # type: ignore[method-assign]
     local.LocalRuntime._generate = remembered_text  # type: ignore[method-assign]
 

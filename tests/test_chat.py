@@ -392,8 +392,8 @@ def test_a_request_the_words_are_sure_of_is_routed_without_a_model_pass(smollm2:
     tools, _names = bfcl.tools_for(entries[0])
     rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
     passes = []
-    logprob = Router._logprob
-    Router._logprob = lambda self, *a: passes.append(a) or logprob(self, *a)  # type: ignore[method-assign]
+    logprob_many = Router._logprob_many
+    Router._logprob_many = lambda self, *a: passes.append(a) or logprob_many(self, *a)  # type: ignore[method-assign]
     try:
         reply = rt.turn(bfcl.question_messages(entries[0]), tools, "auto")
         assert reply.route and reply.route["by"] == "words" and not passes
@@ -412,7 +412,7 @@ def test_a_request_the_words_are_sure_of_is_routed_without_a_model_pass(smollm2:
         assert any("calculate_triangle_perimeter" in p for p in scored) and not any("get_weather" in p for p in scored)
         assert reply.route["probabilities"]["get_weather"] == 0.0
     finally:
-        Router._logprob = logprob  # type: ignore[method-assign]
+        Router._logprob_many = logprob_many  # type: ignore[method-assign]
 
 
 def test_the_next_call_takes_the_values_the_request_writes_after_the_first(smollm2: Path) -> None:
@@ -461,6 +461,58 @@ def test_a_request_that_begins_one_already_scored_is_read_off_it(smollm2: Path) 
             llama_cpp.llama_decode = decodes
         assert derived == Router(llm)._logprob(prefix, tokens(left))
     llm.close()
+
+
+def test_descriptions_stay_in_the_kv_cache_and_requests_share_a_batch(smollm2: Path) -> None:
+    """The runtime's context has sequences for the router: a tool's description is evaluated once per
+    routed request, the requests after it go in one batch, and what comes out agrees with scoring each
+    alone in a one-sequence context (a little apart: other cells, other kernels); a context too small
+    for the batch scores the requests one at a time."""
+    import llama_cpp
+
+    from edgeagent_cli.core.agent.runtime.local import load_llama
+    from edgeagent_cli.core.agent.runtime.router import Router, tool_prefix
+
+    tool = {"name": "calc_area", "description": "The area of a triangle", "parameters": {"properties": {"base": {}}}}
+    other = {"name": "get_weather", "description": "Current weather in a city", "parameters": {"properties": {}}}
+    requests = ["Find the area of a triangle with base 10", "What is the weather in Paris?", "Area of a triangle"]
+    plain = llama_cpp.Llama(str(smollm2), n_ctx=2048, verbose=False)
+    alone = [Router(plain).scores(r, [tool, other]) for r in requests]
+    plain.close()
+    llm = load_llama(smollm2, "SmolLM2", {"n_ctx": 2048})
+    router = Router(llm)
+    batches: list[int] = []
+    decode = llama_cpp.llama_decode
+    llama_cpp.llama_decode = lambda ctx, batch: batches.append(batch.n_tokens) or decode(ctx, batch)  # type: ignore[assignment]
+    try:
+        together = router.scores_many(requests, [tool, other])
+        assert len(batches) == 3  # the baseline, then each tool: its description and all three requests
+        head = len(router._tokens(tool_prefix(tool), 160))
+        batches.clear()
+        router.scores_many(["How large is a triangle of base 4?"], [tool])
+        assert 0 < batches[0] < head  # the description was still there: only the request is evaluated
+    finally:
+        llama_cpp.llama_decode = decode  # type: ignore[assignment]
+    for a, b in zip(alone, together, strict=True):
+        assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1.5 for k in a)
+    assert max(together[0], key=lambda k: together[0][k]) == "calc_area"
+    assert max(together[1], key=lambda k: together[1][k]) == "get_weather"
+    llm.close()
+    # 256 cells and batches of 64 tokens: each description goes in a batch of its own, and when the
+    # descriptions kept fill the cache they are let go and the requests scored one at a time
+    small = load_llama(smollm2, "SmolLM2", {"n_ctx": 64})
+    router = Router(small)
+    wordy = [
+        {"name": f"area_{i}", "description": "The area of a triangle, from its base and height " * 3 + str(i)}
+        for i in range(8)
+    ]
+    forgot = []
+    forget = router.forget
+    router.forget = lambda: forgot.append(1) or forget()  # type: ignore[method-assign]
+    scored = router.scores_many(requests, wordy)
+    assert forgot and len(scored) == 3 and all(len(s) == 8 for s in scored)
+    assert abs(scored[0]["area_0"] - Router(small).scores(requests[0], wordy[:1])["area_0"]) < 1.5
+    small.close()
 
 
 def test_a_clause_short_of_a_number_goes_to_the_tool_it_names(smollm2: Path) -> None:

@@ -76,6 +76,7 @@ class DeploymentRouter:
 
     def _likelihood(self, request: str) -> Routed:
         agents = [{"name": a.name, "description": a.summary()} for a in self.dep.agents]
+        self.scorer.forget()
         pmi = self.scorer.scores_many([request], agents, agent_prefix)[0]
         scores = {a.name: pmi[a.name] + KEYWORD_WEIGHT * keyword_hits(request, a) for a in self.dep.agents}
         best = max(scores, key=lambda k: scores[k])

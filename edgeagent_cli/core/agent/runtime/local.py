@@ -54,6 +54,7 @@ from edgeagent_cli.core.errors import EdgeError, ExitCode
 REPEAT_PENALTY = 1.1
 ANSWER_ROOM = 16  # tokens the context must have left after the prompt for the answer to begin
 NEXT_CALLS = 5  # further calls the model may make after a one-step plan's first, one at a time
+ROUTER_SEQUENCES = 16  # the context's sequences: half keep tool descriptions, half score requests (Router)
 DISTINCT_ROUNDS = 3  # values barred in turn, at most: three parameters with one value need two
 
 
@@ -520,6 +521,7 @@ class LocalRuntime:
         )
 
         router = self._router = self._router or Router(self.llm)
+        router.forget()
         sentences = clauses(request)
         # Sure words decide the request when it has one tool, or one clause. Several clauses, or the sides
         # of an "and" that may join two requests, are routed among the tools the model's evidence made
@@ -643,6 +645,7 @@ class LocalRuntime:
         from edgeagent_cli.core.agent.runtime.router import Router
 
         self._router = self._router or Router(self.llm)
+        self._router.forget()
         chosen, route = self._router.choose(messages[-1].get("content") or "", tools, tool_choice == "required")
         return chosen, route
 
@@ -794,13 +797,30 @@ def load_llama(path: Path, name: str, kwargs: dict[str, Any]) -> Any:
     import llama_cpp
 
     try:
-        return llama_cpp.Llama(str(path), **kwargs, verbose=False)
+        return _with_sequences(llama_cpp.Llama(str(path), **kwargs, verbose=False))
     except jinja2.TemplateError as e:
         raise TemplateError(f"the chat template of {name}", f"not a valid Jinja template: {e}") from None
     except ValueError as e:  # llama-cpp-python's "Failed to load model from file" / "Failed to create context"
         raise EdgeError(
             f"llama.cpp could not load {name}: {e}", "check it with `edgeagent models verify`", ExitCode.INTEGRITY
         ) from None
+
+
+def _with_sequences(llm: Any) -> Any:
+    """The context again, with ROUTER_SEQUENCES sequences over one KV cache of the same size (the router
+    keeps tool descriptions and scores requests side by side in them; llama-cpp-python has no option for
+    it). The first context is freed before the second is made: one KV cache's memory at a time."""
+    import contextlib
+
+    from llama_cpp import _internals
+
+    llm.context_params.n_seq_max = ROUTER_SEQUENCES
+    llm.context_params.kv_unified = True  # else each sequence gets n_ctx / n_seq_max cells
+    llm._ctx.close()
+    llm._ctx = llm._stack.enter_context(
+        contextlib.closing(_internals.LlamaContext(model=llm._model, params=llm.context_params, verbose=False))
+    )
+    return llm
 
 
 def _plain_prompt(messages: list[dict[str, Any]]) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 
 from edgeagent_cli.core.agent.toolcall.ground import covered
 from edgeagent_cli.core.agent.toolcall.prompt import tool_line
+from edgeagent_cli.core.errors import EdgeError, ExitCode
 
 MAX_REQUEST_TOKENS = 192
 MAX_DESCRIPTION_TOKENS = 160
@@ -119,17 +120,26 @@ def by_words(request: str, tools: list[dict[str, Any]]) -> dict[str, float] | No
 
 
 class Router:
-    """Scores requests against tools with the model, reusing what it already computed: a tool's
-    description stays in the KV cache while several requests (a request's clauses) are scored after it."""
+    """Scores requests against tools with the model, reusing what it already computed. Each tool's
+    description stays in the KV cache in a sequence of its own (up to half the context's sequences),
+    so a request's clauses, scored after the whole request, cost only their own tokens; and the
+    requests scored after one description share one batch, each in a sequence that holds the
+    description too (llama.cpp's unified KV cache: a cell can belong to several sequences)."""
 
     def __init__(self, llm: Any) -> None:
+        import llama_cpp
+
         self.llm = llm
         self._prefix_cache: dict[str, list[int]] = {}
         # prefix -> target -> the target's log-probability per token: a target scored again, or one
         # that begins another ("Find the area" of "Find the area and the perimeter"), is read off it
         self._scored: dict[tuple[int, ...], dict[tuple[int, ...], list[float]]] = {}
-        self._kv_head: list[int] | None = None  # the tokens the KV cache holds, when they are ours
-        self._first_row: Any = None  # log-probabilities after them (they predict a request's first token)
+        # the descriptions the KV cache holds, least recently used first: tokens -> (sequence, the
+        # log-probabilities after them, which predict a request's first token)
+        self._heads: dict[tuple[int, ...], tuple[int, Any]] = {}
+        sequences = max(1, int(llama_cpp.llama_n_seq_max(llm._ctx.ctx)))
+        self._slots = max(1, sequences // 2)  # sequences for descriptions; the rest hold requests
+        self._scratch = list(range(self._slots, sequences))
 
     def _tokens(self, text: str, limit: int) -> list[int]:
         if text not in self._prefix_cache:
@@ -145,13 +155,12 @@ class Router:
             self.llm.tokenize((" " + r.strip()).encode(), add_bos=False, special=False)[-MAX_REQUEST_TOKENS:]
             for r in requests
         ]
-        base_prefix = self._tokens(BASELINE_PREFIX, MAX_DESCRIPTION_TOKENS)
-        base = [self._logprob(base_prefix, r) for r in reqs]
+        base = self._logprob_many(self._tokens(BASELINE_PREFIX, MAX_DESCRIPTION_TOKENS), reqs)
         out: list[dict[str, float]] = [{} for _ in reqs]
         for t in tools:
-            prefix = self._tokens(prefix_of(t), MAX_DESCRIPTION_TOKENS)
-            for i, r in enumerate(reqs):
-                out[i][_name(t)] = self._logprob(prefix, r) - base[i]
+            scored = self._logprob_many(self._tokens(prefix_of(t), MAX_DESCRIPTION_TOKENS), reqs)
+            for i, lp in enumerate(scored):
+                out[i][_name(t)] = lp - base[i]
         return out
 
     def scores(self, request: str, tools: list[dict[str, Any]]) -> dict[str, float]:
@@ -190,60 +199,172 @@ class Router:
         return chosen, {**route, "by": by}
 
     def _logprob(self, prefix: list[int], target: list[int]) -> float:
-        """log P(target | prefix) in one batch; when the KV cache already holds the prefix (and nothing
-        else has used the context since), only the target is evaluated."""
+        """log P(target | prefix)."""
+        return self._logprob_many(prefix, [target])[0]
+
+    def _logprob_many(self, prefix: list[int], targets: list[list[int]]) -> list[float]:
+        """log P(target | prefix) for each target."""
+        return [sum(each) for each in self._logprobs_many(prefix, targets)]
+
+    def _logprobs_many(self, prefix: list[int], targets: list[list[int]]) -> list[list[float]]:
+        """The log-probability of each target token after the prefix and the tokens before it. Targets
+        scored before, or that begin one scored before, are read off it; the others are evaluated
+        after the prefix, as many in one batch as there are free sequences."""
+        known = self._scored.setdefault(tuple(prefix), {})
+
+        def read_off(target: list[int]) -> list[float] | None:
+            for longer, each in known.items():
+                if longer[: len(target)] == tuple(target):
+                    return each[: len(target)]
+            return None
+
+        out = [read_off(t) for t in targets]
+        todo = [t for t, each in zip(targets, out, strict=True) if each is None and t]
+        todo = list({tuple(t): t for t in todo}.values())
+        for chunk in self._batches(prefix, todo):
+            try:
+                scored = self._decode(prefix, chunk)
+            except _KvFull:  # a small context: the descriptions kept go, and the targets one at a time
+                self.forget()
+                scored = [each for t in chunk for each in self._decode(prefix, [t])]
+            if sum(map(len, self._scored.values())) > 4096:
+                self._scored.clear()
+                known = self._scored.setdefault(tuple(prefix), {})
+            known.update({tuple(t): each for t, each in zip(chunk, scored, strict=True)})
+        return [each if each is not None else (read_off(t) or []) for t, each in zip(targets, out, strict=True)]
+
+    def _batches(self, prefix: list[int], targets: list[list[int]]) -> list[list[list[int]]]:
+        """The targets in groups that fit one batch: a sequence each, at most n_batch tokens (llama.cpp
+        aborts on more; the description goes in a batch of its own when it does not fit with them)."""
+        import llama_cpp
+
+        room = int(llama_cpp.llama_n_batch(self.llm._ctx.ctx))
+        groups: list[list[list[int]]] = []
+        for target in targets:
+            if max(len(target), len(prefix) + 1) > room:
+                raise EdgeError(
+                    f"a request of {len(target)} tokens does not fit the context's batch for routing",
+                    "raise --ctx (or EDGEAGENT_CTX)",
+                    ExitCode.FAILURE,
+                )
+            if not groups or len(groups[-1]) > len(self._scratch) or sum(map(len, groups[-1])) + len(target) > room:
+                groups.append([])
+            groups[-1].append(target)
+        return groups
+
+    def forget(self) -> None:
+        """Empty the KV cache of what the router kept. The model's log-probabilities move a little with
+        where a batch's cells fall in the cache (up to a nat over a request: other kernels), so each
+        request is routed from an empty cache, and its scores depend on it and its tools alone."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.llm._ctx.ctx), True)
+        self._heads.clear()
+
+    def _decode(self, prefix: list[int], targets: list[list[int]]) -> list[list[float]]:
+        """One batch: the prefix (unless its sequence holds it), then each target in a sequence of its
+        own that holds the prefix; log-probabilities per target token."""
         import llama_cpp
         import numpy as np
 
-        key = (tuple(prefix), tuple(target))
-        for longer, each in self._scored.get(key[0], {}).items():
-            if longer[: len(target)] == key[1]:
-                return sum(each[: len(target)])
         llm = self.llm
         ctx = llm._ctx.ctx
         memory = llama_cpp.llama_get_memory(ctx)
+        if llm.n_tokens != 0:  # the context served a completion since: its KV memory is not ours
+            self.forget()
+        llm.n_tokens = 0  # and the high-level cache no longer matches the KV memory
         bos = [llm.token_bos()] if llm._model.add_bos_token() and llm.token_bos() >= 0 else []
-        head = bos + prefix
-        reuse = self._kv_head == head and llm.n_tokens == 0 and self._first_row is not None
-        if reuse:
-            reuse = bool(llama_cpp.llama_memory_seq_rm(memory, 0, len(head), -1))
-        toks = target if reuse else head + target
-        start = len(head) if reuse else 0
-        first = 0 if reuse else len(head) - 1  # batch index whose logits predict target[0] (or target[1])
-        n_vocab = llm.n_vocab()
-        batch = llama_cpp.llama_batch_init(len(toks), 0, 1)
+        head = tuple(bos + prefix)
+        known = self._heads.pop(head, None)
+        if known is None:
+            used = {slot for slot, _ in self._heads.values()}
+            free = [s for s in range(self._slots) if s not in used]
+            if not free:  # the least recently used description makes room
+                free = [self._heads.pop(next(iter(self._heads)))[0]]
+            slot, first_row = free[0], None
+            llama_cpp.llama_memory_seq_rm(memory, slot, -1, -1)
+        else:
+            slot, first_row = known
+        seqs = [slot, *self._scratch[: len(targets) - 1]]
+        if first_row is None and len(head) + sum(map(len, targets)) > llama_cpp.llama_n_batch(ctx):
+            first_row = self._decode_head(head, slot)
+        if first_row is not None:
+            for seq in seqs[1:]:
+                llama_cpp.llama_memory_seq_cp(memory, slot, seq, 0, len(head))
+        n_head = 0 if first_row is not None else len(head)
+        n = n_head + sum(len(t) for t in targets)
+        batch = llama_cpp.llama_batch_init(n, 0, len(seqs))
+        rows: list[list[int]] = []  # per target, the batch index whose logits predict each token after the first
         try:
-            for i, tok in enumerate(toks):
-                batch.token[i] = tok
-                batch.pos[i] = start + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = i >= first
-            batch.n_tokens = len(toks)
-            if not reuse:
-                llama_cpp.llama_memory_clear(memory, True)
-            self._kv_head = None
-            llm.n_tokens = 0  # the high-level cache no longer matches the KV memory
-            if llama_cpp.llama_decode(ctx, batch) != 0:
+            for i in range(n_head):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i] = head[i], i, len(seqs)
+                for j, seq in enumerate(seqs):
+                    batch.seq_id[i][j] = seq
+                batch.logits[i] = i == n_head - 1
+            i = n_head
+            for target, seq in zip(targets, seqs, strict=True):
+                rows.append(list(range(i, i + len(target) - 1)))
+                for j, tok in enumerate(target):
+                    batch.token[i], batch.pos[i], batch.n_seq_id[i] = tok, len(head) + j, 1
+                    batch.seq_id[i][0] = seq
+                    batch.logits[i] = j < len(target) - 1
+                    i += 1
+            batch.n_tokens = n
+            status = llama_cpp.llama_decode(ctx, batch)
+            if status == 1:
+                raise _KvFull
+            if status != 0:
                 raise RuntimeError("llama_decode failed while routing")
-
-            def log_softmax(index: int) -> Any:
-                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
-                m = float(row.max())
-                return row - (m + math.log(float(np.exp(row - m).sum())))
-
-            if not reuse:
-                self._first_row = np.array(log_softmax(first))
-            each = [float(self._first_row[target[0]])] if target else []
-            each += [float(log_softmax((first + j) if not reuse else j - 1)[tok]) for j, tok in enumerate(target) if j]
-            total = sum(each)
-            self._kv_head = head
+            n_vocab = llm.n_vocab()
+            if first_row is None:
+                first_row = np.array(_log_softmax(ctx, n_head - 1, n_vocab))
+            out = [
+                [float(first_row[target[0]])]
+                + [float(_log_softmax(ctx, r, n_vocab)[tok]) for r, tok in zip(idx, target[1:], strict=True)]
+                for target, idx in zip(targets, rows, strict=True)
+            ]
         finally:
             llama_cpp.llama_batch_free(batch)
-        if sum(map(len, self._scored.values())) > 4096:
-            self._scored.clear()
-        self._scored.setdefault(key[0], {})[key[1]] = each
-        return total
+            llama_cpp.llama_memory_seq_rm(memory, slot, len(head), -1)
+            for seq in seqs[1:]:
+                llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+        self._heads[head] = (slot, first_row)
+        return out
+
+    def _decode_head(self, head: tuple[int, ...], slot: int) -> Any:
+        """The description alone into its sequence; the log-probabilities after it."""
+        import llama_cpp
+        import numpy as np
+
+        ctx = self.llm._ctx.ctx
+        batch = llama_cpp.llama_batch_init(len(head), 0, 1)
+        try:
+            for i, tok in enumerate(head):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = tok, i, 1, i == len(head) - 1
+                batch.seq_id[i][0] = slot
+            batch.n_tokens = len(head)
+            status = llama_cpp.llama_decode(ctx, batch)
+            if status == 1:
+                raise _KvFull
+            if status != 0:
+                raise RuntimeError("llama_decode failed while routing")
+            return np.array(_log_softmax(ctx, len(head) - 1, self.llm.n_vocab()))
+        finally:
+            llama_cpp.llama_batch_free(batch)
+
+
+def _log_softmax(ctx: Any, index: int, n_vocab: int) -> Any:
+    """The log-probabilities of the next token from a batch's row of logits."""
+    import llama_cpp
+    import numpy as np
+
+    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(n_vocab,))
+    m = float(row.max())
+    return row - (m + math.log(float(np.exp(row - m).sum())))
+
+
+class _KvFull(Exception):
+    """llama_decode found no room in the KV cache for the batch."""
 
 
 def _name(tool: dict[str, Any]) -> str:
