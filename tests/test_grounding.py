@@ -157,6 +157,13 @@ def test_clauses_split_sentences_and_also() -> None:
         ({"lo": 1, "hi": 1000}, "the sum between 1 and 1000", [{"lo": 1, "hi": 1000}]),  # a range, not items
         ({"city": "Boston"}, "Find restaurants in Boston and book a table", [{"city": "Boston"}]),
         ({"base": 10, "h": 5}, "a base of 10 units and height of 5 units", [{"base": 10, "h": 5}]),
+        # capitalised names end where the capitals do, whatever word follows (BFCL parallel_44)
+        (
+            {"location": "Berlin", "genre": "classical"},
+            "classical concerts near Berlin and Paris happening next Friday",
+            [{"location": "Berlin", "genre": "classical"}, {"location": "Paris", "genre": "classical"}],
+        ),
+        ({"item": "milk"}, "buy milk and bread loaves", [{"item": "milk"}]),  # lower case: the phrase goes on
     ],
 )
 def test_listed_items_become_calls_of_their_own(args: dict, text: str, want: list[dict]) -> None:

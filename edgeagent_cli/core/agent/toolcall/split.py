@@ -199,8 +199,8 @@ def items(text: str, value: Any) -> tuple[list[Any], tuple[int, int] | None]:
     while (nxt := _separator(toks, k, 1)) is not None and (span := _item(toks, nxt, length, shape, 1)):
         if unit and (span[1] >= len(toks) or toks[span[1]][0] != unit):
             break
-        if shape != "number" and not _phrase_ends(toks, span[1]):
-            break  # "10 units and height of 5": "height" heads a phrase of its own
+        if shape == "lower" and not _phrase_ends(toks, span[1]):
+            break  # "10 units and height of 5": "height" heads a phrase of its own (a name ends with its capitals)
         found.append(span)
         k = span[1] + (1 if unit else 0)
     k = i - 1
