@@ -515,6 +515,30 @@ def test_descriptions_stay_in_the_kv_cache_and_requests_share_a_batch(smollm2: P
     small.close()
 
 
+def test_routing_leaves_the_kv_cache_empty_and_llama_cpp_pythons_cache_true(smollm2: Path) -> None:
+    """After a turn's calls the context holds their prompt; routing the next request, by the words or by
+    the model, leaves no cell of its own and no prefix llama-cpp-python believes is still there (its
+    next completion would reuse tokens the cache no longer holds)."""
+    import llama_cpp
+
+    from edgeagent_cli.core.agent import eval as bfcl
+    from edgeagent_cli.core.agent.runtime.local import ROUTER_SEQUENCES, LocalRuntime
+
+    entries, _ = bfcl.load(BFCL, None, 2, ["simple_python", "multiple"])
+    rt = LocalRuntime(smollm2, {"n_ctx": 4096}, max_tokens=256)
+    memory = llama_cpp.llama_get_memory(rt.llm._ctx.ctx)
+    for entry in entries:
+        tools, _names = bfcl.tools_for(entry)
+        rt.turn(bfcl.question_messages(entry), tools, "auto")
+        assert rt.llm.n_tokens > 0  # the call's prompt and answer
+        rt._plans.clear()
+        _plan, route = rt._plan(bfcl.question_messages(entry)[-1]["content"], tools, "auto")
+        assert route["by"] in ("words", "model")
+        assert all(llama_cpp.llama_memory_seq_pos_max(memory, s) == -1 for s in range(1, ROUTER_SEQUENCES))
+        assert llama_cpp.llama_memory_seq_pos_max(memory, 0) + 1 >= rt.llm.n_tokens
+    rt.close()
+
+
 def test_a_clause_short_of_a_number_goes_to_the_tool_it_names(smollm2: Path) -> None:
     """BFCL parallel_multiple_27: "Transfer $5000 ... And calculate my potential interests after 5 years if
     the annual interest rate is 3%." The second clause lacks the principal, but it names another likely

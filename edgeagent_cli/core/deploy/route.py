@@ -76,8 +76,9 @@ class DeploymentRouter:
 
     def _likelihood(self, request: str) -> Routed:
         agents = [{"name": a.name, "description": a.summary()} for a in self.dep.agents]
-        self.scorer.forget()
+        self.scorer.forget()  # from an empty cache, and left empty for the agent's answer
         pmi = self.scorer.scores_many([request], agents, agent_prefix)[0]
+        self.scorer.forget()
         scores = {a.name: pmi[a.name] + KEYWORD_WEIGHT * keyword_hits(request, a) for a in self.dep.agents}
         best = max(scores, key=lambda k: scores[k])
         rounded = {k: round(v, 3) for k, v in scores.items()}

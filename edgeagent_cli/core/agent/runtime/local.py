@@ -521,7 +521,7 @@ class LocalRuntime:
         )
 
         router = self._router = self._router or Router(self.llm)
-        router.forget()
+        router.forget()  # each request from an empty cache, and the cache left empty for the calls
         sentences = clauses(request)
         # Sure words decide the request when it has one tool, or one clause. Several clauses, or the sides
         # of an "and" that may join two requests, are routed among the tools the model's evidence made
@@ -581,6 +581,7 @@ class LocalRuntime:
             if carry and plan:
                 plan[-1] = Step(plan[-1].tool, f"{plan[-1].text} {carry}", plan[-1].follows)
             route["clauses"] = [step.text for step in plan]
+        router.forget()
         if chosen and not plan:
             plan = [Step(chosen, request)]
         plan = _repeats(plan, {_name(t): t for t in tools})
@@ -645,8 +646,9 @@ class LocalRuntime:
         from edgeagent_cli.core.agent.runtime.router import Router
 
         self._router = self._router or Router(self.llm)
-        self._router.forget()
+        self._router.forget()  # each request from an empty cache, and the cache left empty for the answer
         chosen, route = self._router.choose(messages[-1].get("content") or "", tools, tool_choice == "required")
+        self._router.forget()
         return chosen, route
 
     def _reply(

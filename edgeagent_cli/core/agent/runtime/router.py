@@ -253,12 +253,15 @@ class Router:
         return groups
 
     def forget(self) -> None:
-        """Empty the KV cache of what the router kept. The model's log-probabilities move a little with
-        where a batch's cells fall in the cache (up to a nat over a request: other kernels), so each
-        request is routed from an empty cache, and its scores depend on it and its tools alone."""
+        """Empty the KV cache of what the router kept. Called before a request is routed: the model's
+        log-probabilities move a little with where a batch's cells fall in the cache (up to a nat over
+        a request: other kernels), so its scores depend on it and its tools alone. And after: a
+        completion may need every cell of the context. The whole cache goes, so llama-cpp-python is told
+        it holds nothing (else its next completion would reuse a prefix that is gone)."""
         import llama_cpp
 
         llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.llm._ctx.ctx), True)
+        self.llm.n_tokens = 0
         self._heads.clear()
 
     def _decode(self, prefix: list[int], targets: list[list[int]]) -> list[list[float]]:
