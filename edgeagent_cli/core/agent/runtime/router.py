@@ -218,20 +218,20 @@ class Router:
                     return each[: len(target)]
             return None
 
-        out = [read_off(t) for t in targets]
-        todo = [t for t, each in zip(targets, out, strict=True) if each is None and t]
-        todo = list({tuple(t): t for t in todo}.values())
+        out = [read_off(t) if t else [] for t in targets]
+        todo = list({tuple(t): t for t, each in zip(targets, out, strict=True) if each is None}.values())
+        fresh: dict[tuple[int, ...], list[float]] = {}
         for chunk in self._batches(prefix, todo):
             try:
                 scored = self._decode(prefix, chunk)
             except _KvFull:  # a small context: the descriptions kept go, and the targets one at a time
                 self.forget()
                 scored = [each for t in chunk for each in self._decode(prefix, [t])]
-            if sum(map(len, self._scored.values())) > 4096:
-                self._scored.clear()
-                known = self._scored.setdefault(tuple(prefix), {})
-            known.update({tuple(t): each for t, each in zip(chunk, scored, strict=True)})
-        return [each if each is not None else (read_off(t) or []) for t, each in zip(targets, out, strict=True)]
+            fresh.update({tuple(t): each for t, each in zip(chunk, scored, strict=True)})
+        if sum(map(len, self._scored.values())) > 4096:
+            self._scored.clear()
+        self._scored.setdefault(tuple(prefix), {}).update(fresh)
+        return [each if each is not None else fresh[tuple(t)] for t, each in zip(targets, out, strict=True)]
 
     def _batches(self, prefix: list[int], targets: list[list[int]]) -> list[list[list[int]]]:
         """The targets in groups that fit one batch: a sequence each, at most n_batch tokens (llama.cpp
