@@ -452,14 +452,14 @@ def test_a_request_that_begins_one_already_scored_is_read_off_it(smollm2: Path) 
         tokens = lambda text: llm.tokenize((" " + text).encode(), add_bos=False, special=False)  # noqa: E731
         router = Router(llm)
         prefix = router._tokens(prefix_text, 160)
-        router._logprob(prefix, tokens(whole))
+        router._logprob_many(prefix, [tokens(whole)])
         decodes = llama_cpp.llama_decode
         llama_cpp.llama_decode = None  # type: ignore[assignment]  # reading it off must not decode
         try:
-            derived = router._logprob(prefix, tokens(left))
+            derived = router._logprob_many(prefix, [tokens(left)])[0]
         finally:
             llama_cpp.llama_decode = decodes
-        assert derived == Router(llm)._logprob(prefix, tokens(left))
+        assert derived == Router(llm)._logprob_many(prefix, [tokens(left)])[0]
     llm.close()
 
 

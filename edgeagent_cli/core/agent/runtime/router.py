@@ -198,10 +198,6 @@ class Router:
         chosen, route = decide(probs, required)
         return chosen, {**route, "by": by}
 
-    def _logprob(self, prefix: list[int], target: list[int]) -> float:
-        """log P(target | prefix)."""
-        return self._logprob_many(prefix, [target])[0]
-
     def _logprob_many(self, prefix: list[int], targets: list[list[int]]) -> list[float]:
         """log P(target | prefix) for each target."""
         return [sum(each) for each in self._logprobs_many(prefix, targets)]
@@ -313,11 +309,7 @@ class Router:
                     batch.logits[i] = j < len(target) - 1
                     i += 1
             batch.n_tokens = n
-            status = llama_cpp.llama_decode(ctx, batch)
-            if status == 1:
-                raise _KvFull
-            if status != 0:
-                raise RuntimeError("llama_decode failed while routing")
+            _submit(ctx, batch)
             n_vocab = llm.n_vocab()
             if first_row is None:
                 first_row = np.array(_log_softmax(ctx, n_head - 1, n_vocab))
@@ -346,14 +338,21 @@ class Router:
                 batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = tok, i, 1, i == len(head) - 1
                 batch.seq_id[i][0] = slot
             batch.n_tokens = len(head)
-            status = llama_cpp.llama_decode(ctx, batch)
-            if status == 1:
-                raise _KvFull
-            if status != 0:
-                raise RuntimeError("llama_decode failed while routing")
+            _submit(ctx, batch)
             return np.array(_log_softmax(ctx, len(head) - 1, self.llm.n_vocab()))
         finally:
             llama_cpp.llama_batch_free(batch)
+
+
+def _submit(ctx: Any, batch: Any) -> None:
+    """llama_decode, with a full KV cache told apart from a failure."""
+    import llama_cpp
+
+    status = llama_cpp.llama_decode(ctx, batch)
+    if status == 1:
+        raise _KvFull
+    if status != 0:
+        raise RuntimeError("llama_decode failed while routing")
 
 
 def _log_softmax(ctx: Any, index: int, n_vocab: int) -> Any:
