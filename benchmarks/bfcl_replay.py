@@ -47,12 +47,12 @@ def install_memo(store: dict) -> None:
         )
         return [store[key] for key in keys]
 
-    def remembered_generate(self, prompt, grammar, max_tokens, until=None):  # type: ignore[no-untyped-def]
+    def remembered_generate(self, prompt, grammar, max_tokens, until=None, closing=""):  # type: ignore[no-untyped-def]
         if until is not None:
-            return generate(self, prompt, grammar, max_tokens, until)
-        key = ("gen", prompt, grammar, max_tokens)
+            return generate(self, prompt, grammar, max_tokens, until, closing)
+        key = ("gen", prompt, grammar, max_tokens) + ((closing,) if closing else ())
         if key not in store:
-            store[key] = (*generate(self, prompt, grammar, max_tokens), self.logprob)
+            store[key] = (*generate(self, prompt, grammar, max_tokens, closing=closing), self.logprob)
         text, finish, count, *logprob = store[key]
         self.logprob = logprob[0] if logprob else float("nan")  # answers kept before it was
         return text, finish, count

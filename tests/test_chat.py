@@ -539,6 +539,31 @@ def test_routing_leaves_the_kv_cache_empty_and_llama_cpp_pythons_cache_true(smol
     rt.close()
 
 
+def test_a_grounded_call_ends_where_its_arguments_close(smollm2: Path) -> None:
+    """What the grammar forces after the arguments (`}\n</tool_call>` and the end) is written, not
+    decoded: the same call, in fewer decode steps."""
+    from edgeagent_cli.core.agent import toolcall
+    from edgeagent_cli.core.agent.runtime.local import LocalRuntime
+    from edgeagent_cli.core.agent.toolcall.ground import GROUNDED_CLOSE, grounded_grammar
+
+    tool = {
+        "name": "area_circle",
+        "description": "The area of a circle.",
+        "parameters": {"type": "object", "properties": {"radius": {"type": "integer"}}, "required": ["radius"]},
+    }
+    text = "What is the area of a circle of radius 5?"
+    rt = LocalRuntime(smollm2, {"n_ctx": 2048}, max_tokens=64)
+    messages = [{"role": "user", "content": text}]
+    prompt = rt._render(rt._ours(messages, [tool], settled=True), None)[0] + toolcall.call_prefix("area_circle")
+    grammar = grounded_grammar(tool, text)
+    assert grammar is not None
+    whole, finish, n_whole = rt.decoder().generate(prompt, grammar, 64)
+    closed, finish_closed, n_closed = rt.decoder().generate(prompt, grammar, 64, closing=GROUNDED_CLOSE)
+    assert closed == whole == '{"radius": 5}' + GROUNDED_CLOSE
+    assert finish == finish_closed == "stop" and n_closed <= n_whole - 5
+    rt.close()
+
+
 def test_a_clause_short_of_a_number_goes_to_the_tool_it_names(smollm2: Path) -> None:
     """BFCL parallel_multiple_27: "Transfer $5000 ... And calculate my potential interests after 5 years if
     the annual interest rate is 3%." The second clause lacks the principal, but it names another likely

@@ -251,3 +251,22 @@ def test_shared_bfcl_answers_pass_their_own_checker() -> None:
             ok, why = bfcl.check_entry(questions[answer["id"]], calls, answer["ground_truth"])
             assert ok, (answer["id"], why, json.dumps(calls))
     assert checked >= 480 and quirks <= 20
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ('{"radius": 5}}', '{"radius": 5}}\n</tool_call>'),  # the arguments and the call's brace in one token
+        ('{"radius": 5} }', '{"radius": 5}}\n</tool_call>'),  # the grammar's optional space
+        ('{"radius": 5}', None),  # the arguments closed, the call's brace not yet begun
+        ('{"a": {"b": 1}}', None),  # a nested object closed: the arguments are complete, nothing after
+        ('{"a": {"b": 1}}}', '{"a": {"b": 1}}}\n</tool_call>'),
+        ('{"a": "x}}', None),  # braces inside a string that goes on
+    ],
+)
+def test_a_constrained_call_ends_once_the_closing_begins(text: str, want: str | None) -> None:
+    from edgeagent_cli.core.agent.runtime.constrained import _closed
+    from edgeagent_cli.core.agent.toolcall.ground import GROUNDED_CLOSE
+
+    got = _closed(text.encode(), GROUNDED_CLOSE)
+    assert (got.decode() if got is not None else None) == want

@@ -117,9 +117,20 @@ class ConstrainedDecoder:
         return self._best_of_all(smpl, logits)
 
     def generate(
-        self, prompt: str, grammar: str, max_tokens: int, until: Callable[[str], bool] | None = None
+        self,
+        prompt: str,
+        grammar: str,
+        max_tokens: int,
+        until: Callable[[str], bool] | None = None,
+        closing: str = "",
     ) -> tuple[str, str, int]:
-        """(text, finish reason, tokens) of a greedy completion that the grammar accepts."""
+        """(text, finish reason, tokens) of a greedy completion that the grammar accepts.
+
+        `closing`: the text the grammar forces once a JSON value is complete (a grounded call's
+        `}\n</tool_call>`). Decoding ends when the model begins it, and it is written without being
+        evaluated: 7 of a typical call's 20 decode steps (`{"radius": 5}}` then `\n</tool_call>` and
+        the end token). `logprob` and the token count are those of the tokens decoded.
+        """
         import numpy as np
 
         lib, llm = self.lib, self.llm
@@ -145,6 +156,9 @@ class ConstrainedDecoder:
                 lib.llama_sampler_accept(smpl, tok)
                 out += self._pieces[tok]
                 count += 1
+                if closing and b"}" in self._pieces[tok] and (done := _closed(out, closing)) is not None:
+                    out, finish = done, "stop"
+                    break
                 if until is not None and until(out.decode(errors="ignore")):
                     finish = "stop"
                     break
@@ -152,6 +166,20 @@ class ConstrainedDecoder:
         finally:
             lib.llama_sampler_free(smpl)
         return out.decode(errors="replace"), finish, count
+
+
+def _closed(text: bytes, closing: str) -> bytes | None:
+    """The text with its closing written out, when it is a complete JSON value followed by the start
+    of `closing`; else None."""
+    import json
+
+    value = text.decode(errors="ignore")
+    try:
+        _, end = json.JSONDecoder().raw_decode(value)
+    except ValueError:
+        return None
+    rest = value[end:].lstrip(" ")
+    return (value[:end] + closing).encode() if rest and closing.startswith(rest) else None
 
 
 def _forgot_quote(text: bytes, piece: bytes) -> bool:

@@ -22,6 +22,7 @@ from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
 from edgeagent_cli.core.agent.toolcall.ground import (
+    GROUNDED_CLOSE,
     commands,
     covered,
     echoes_name,
@@ -252,15 +253,11 @@ class LocalRuntime:
         if not self.grammar:
             text, finish, count, _ = self._generate(prompt + prefix, stops, until=until)
             return prefix + text, finish, count
-        if self._decoder is None:
-            from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
-
-            self._decoder = ConstrainedDecoder(self.llm)
-        text, finish, count = self._decoder.generate(
+        text, finish, count = self.decoder().generate(
             prompt + prefix, self._grammar(tools, name), self.max_tokens, until
         )
         if finish == "length" and not toolcall.parse_calls(prefix + text):
-            text, finish, more = self._decoder.generate(
+            text, finish, more = self.decoder().generate(
                 prompt + prefix, self._grammar(tools, name, tight=True), self.max_tokens
             )
             count += more
@@ -355,10 +352,6 @@ class LocalRuntime:
             head = messages[: asked if asked is not None else len(messages)] + [{"role": "user", "content": text}]
             prompt, _ = self._render(self._ours(head, [tool], settled=True), None)
             prefix = toolcall.call_prefix(step.tool)
-            if self._decoder is None:
-                from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
-
-                self._decoder = ConstrainedDecoder(self.llm)
             decoded = self._distinct(prompt + prefix, _grounding(tool, text), text)
             assert decoded is not None  # without values to avoid, a grounded grammar always exists
             _, body, finish, n = decoded
@@ -414,7 +407,6 @@ class LocalRuntime:
         "team", ground.echoes_name) or the verb the request opens with ("Search", ground.commands) is
         decoded again barred from it.
         """
-        assert self._decoder is not None
         grammar = grammar_for({})
         if grammar is None:
             return None
@@ -446,9 +438,9 @@ class LocalRuntime:
     def _scored(self, prompt: str, grammar: str) -> tuple[float, str, str, int]:
         """(log-probability per token, text, finish reason, tokens) of a constrained completion: per
         token, so that calls whose values differ in length compare."""
-        assert self._decoder is not None
-        body, finish, n = self._decoder.generate(prompt, grammar, self.max_tokens)
-        return self._decoder.logprob / max(n, 1), body, finish, n
+        decoder = self.decoder()
+        body, finish, n = decoder.generate(prompt, grammar, self.max_tokens, closing=GROUNDED_CLOSE)
+        return decoder.logprob / max(n, 1), body, finish, n
 
     def _next_calls(
         self, prompt: str, tool: dict[str, Any], text: str, first: dict[str, Any]
@@ -458,7 +450,6 @@ class LocalRuntime:
         Angeles"): each parameter takes a value of that text or keeps the last call's. It ends when the
         text after the last call's values has no piece that writes a value, or a call changes nothing.
         """
-        assert self._decoder is not None
         name = _name(tool)
         prefix = toolcall.call_prefix(name)
         made, count = [first], 0
@@ -664,6 +655,14 @@ class LocalRuntime:
         content = "" if calls else text.strip()
         n_prompt = len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True))
         return Reply(content, calls, text, finish, n_prompt, count, time.perf_counter() - t0, self.name, route)
+
+    def decoder(self) -> Any:
+        """The grammar-constrained decoder over this model, made on first use."""
+        if self._decoder is None:
+            from edgeagent_cli.core.agent.runtime.constrained import ConstrainedDecoder
+
+            self._decoder = ConstrainedDecoder(self.llm)
+        return self._decoder
 
     def scorer(self) -> Any:
         """The likelihood scorer over this model, shared so that one object knows what the KV cache holds."""
