@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgeagent_cli.core.agent import eval as bfcl  # noqa: E402
-from edgeagent_cli.core.agent.runtime.router import FEATURES, WORDS, Router, features  # noqa: E402
+from edgeagent_cli.core.agent.runtime.router import FEATURES, WORDS, Router, _stems, features  # noqa: E402
 
 CATEGORIES = ("simple_python", "multiple", "irrelevance")
 FEATURE_SETS = {"pmi only (the old router)": ("pmi",), "all features": FEATURES, "the words alone": WORDS}
@@ -70,6 +70,7 @@ def extract(model: Path, bfcl_dir: Path) -> list[dict]:
             tools, _ = bfcl.tools_for(entry)
             request = bfcl.question_messages(entry)[-1]["content"]
             wanted = {bfcl.wire_name(next(iter(t))) for t in truth.get(entry["id"], [])}
+            said = bool(_stems(request))  # content words: without them the words are never sure (by_words)
             if router is not None:
                 pmi = router.scores(request, tools)
             else:
@@ -77,7 +78,9 @@ def extract(model: Path, bfcl_dir: Path) -> list[dict]:
             for tool in tools:
                 name = tool["function"]["name"]
                 feats = features(request, tool, pmi[name])
-                rows.append({"id": entry["id"], "category": cat, "tool": name, "y": name in wanted, **feats})
+                rows.append(
+                    {"id": entry["id"], "category": cat, "tool": name, "y": name in wanted, "said": said, **feats}
+                )
         print(f"{cat}: features done at {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     CACHE.write_text(json.dumps(rows))
     return rows
@@ -138,9 +141,10 @@ def cascade(
         top = max(idx, key=lambda i: p_words[i])
         rest = [p_words[i] for i in idx if i != top]
         scored = 0
-        if p_words[top] >= call and all(p < others for p in rest):
+        said = rows[top]["said"]
+        if said and p_words[top] >= call and all(p < others for p in rest):
             mine, decided = top, 1
-        elif p_words[top] <= none:
+        elif said and p_words[top] <= none:
             mine, decided = None, 1
         else:
             kept = [i for i in idx if p_words[i] >= near * p_words[top]]

@@ -233,10 +233,10 @@ def test_a_refused_approval_stops_with_the_transcript_so_far(smol: str, tmp_path
     """The coder agent's write_file needs approval: without a terminal or --allow-tool, exit 1 naming the
     flag, and the JSON document still holds the route and what the agent did."""
     done = cli("chat", "--deployment", "edge-assistant", "--stand-in", smol, "-p",
-               "Write a python function that reverses a string", "--json", timeout=240)  # fmt: skip
+               "Write a python function that reverses a string to the file reverse.py", "--json", timeout=240)  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "--allow-tool write_file" in done.stderr.splitlines()[-1]
     doc = json.loads(done.stdout)
     assert doc["route"]["agent"] == "coder" and doc["failed"] == "stopped"
-    assert doc["messages"][0] == {"role": "user", "content": "Write a python function that reverses a string",
+    assert doc["messages"][0] == {"role": "user", "content": "Write a python function that reverses a string to the file reverse.py",
                                   "agent": "coder"}  # fmt: skip

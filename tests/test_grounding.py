@@ -200,6 +200,24 @@ def test_the_call_decision_matches_its_calibration_file() -> None:
     assert router.probability(near) > router.CALL_PROBABILITY > router.probability(far)
 
 
+@pytest.mark.parametrize(
+    ("request_text", "want"),
+    [
+        ("Compute the derivative of the function '2x' at 1.", 0.0),  # a tool for integrals
+        ("What is the freezing point of water at a pressure of 10 kPa?", 0.5),  # "point" of "boiling point"
+        ("Calculate the definite integral of x^2 from 1 to 3.", 1.0),
+        ("Calculate how many integrals are needed?", 1.0),  # what "how many" counts
+        ("What was the Treaty of Paris about?", router.ASKED_UNKNOWN),  # a name it asks about
+        ("Integrate x^2 from 1 to 3.", router.ASKED_UNKNOWN),  # opens in no form that says what it asks
+    ],
+)
+def test_what_a_request_asks_for_is_compared_with_the_tools_words(request_text: str, want: float) -> None:
+    """The feature asked_overlap: the words after "What is the", "Compute the", ... up to a preposition,
+    against the tool's name and description (stems of five letters: integral/integrals)."""
+    tool_words = router._stems("calculus.compute_definite_integral") | router._stems("Boiling point of a substance.")
+    assert router.asked_overlap(request_text, tool_words) == want
+
+
 def test_the_words_decide_alone_only_when_they_are_sure() -> None:
     """A request that names its one tool and writes its numbers is a call, a question that shares no
     word with any tool is none, with no model pass; two tools the request both names leave it to the model."""
@@ -217,6 +235,7 @@ def test_the_words_decide_alone_only_when_they_are_sure() -> None:
         is None
     )
     assert router.by_words("anything", []) is None
+    assert router.by_words("What is 17*23?", [area, perimeter]) is None  # no content word: no evidence
 
 
 def test_a_bfcl_directory_finds_every_category_and_its_answers(tmp_path: Path) -> None:
