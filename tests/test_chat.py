@@ -43,6 +43,7 @@ def test_a_model_without_a_chat_template_answers_17_times_23_after_one_call(gemm
     doc = cli_json("chat", str(gemma3_base), "--prompt", "What is 17*23?")
     assert [c["name"] for c in doc["tool_calls"]] == ["calculator"] and doc["failed"] is None
     assert doc["tool_calls"][0]["result"].endswith("= 391") and "391" in doc["answer"]
+    assert "assistant:" not in doc["answer"]  # a line that opens the next turn ends the answer
     assert doc["timings"]["steps"] == 2
     assert any("no chat template" in note for note in doc["notes"])
 

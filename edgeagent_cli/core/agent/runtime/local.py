@@ -56,6 +56,9 @@ REPEAT_PENALTY = 1.1
 ANSWER_ROOM = 16  # tokens the context must have left after the prompt for the answer to begin
 NEXT_CALLS = 5  # further calls the model may make after a one-step plan's first, one at a time
 ROUTER_SEQUENCES = 16  # the context's sequences: half keep tool descriptions, half score requests (Router)
+# In the plain 'role: text' prompt a line that opens with a role is the next turn: a pretrained model
+# (Gemma 3 270M) otherwise writes "assistant: ..." again and again until max_tokens (7 s an answer).
+PLAIN_STOPS = [f"\n{role}:" for role in ("user", "assistant", "system")]
 DISTINCT_ROUNDS = 3  # values barred in turn, at most: three parameters with one value need two
 
 
@@ -117,7 +120,7 @@ class LocalRuntime:
         if not self.template:
             plain = _plain_prompt(messages)
             self._check_fits(plain)
-            return plain, ["\nuser:"]
+            return plain, PLAIN_STOPS
         if self._formatter is None:
             where = f"the chat template of {self.name}" if not self.custom_template else "--chat-template"
             self._formatter = ChatTemplate(self.template, where, self._eos, self._bos)
@@ -125,7 +128,7 @@ class LocalRuntime:
         if self._bos and prompt.startswith(self._bos):
             prompt = prompt[len(self._bos) :]  # create_completion adds BOS itself
         self._check_fits(prompt)
-        return prompt, [self._eos] if self._eos else ["\nuser:"]
+        return prompt, [self._eos] if self._eos else PLAIN_STOPS
 
     def _check_fits(self, prompt: str) -> None:
         """A prompt the context cannot hold fails now, in one line, not after minutes of decoding."""
