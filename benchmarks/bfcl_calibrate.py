@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgeagent_cli.core.agent import eval as bfcl  # noqa: E402
-from edgeagent_cli.core.agent.runtime.router import FEATURES, WORDS, Router, _stems, features  # noqa: E402
+from edgeagent_cli.core.agent.runtime.router import FEATURES, WORDS, Router, features, has_words  # noqa: E402
 
 CATEGORIES = ("simple_python", "multiple", "irrelevance")
 FEATURE_SETS = {"pmi only (the old router)": ("pmi",), "all features": FEATURES, "the words alone": WORDS}
@@ -70,7 +70,7 @@ def extract(model: Path, bfcl_dir: Path) -> list[dict]:
             tools, _ = bfcl.tools_for(entry)
             request = bfcl.question_messages(entry)[-1]["content"]
             wanted = {bfcl.wire_name(next(iter(t))) for t in truth.get(entry["id"], [])}
-            said = bool(_stems(request))  # content words: without them the words are never sure (by_words)
+            said = has_words(request)
             if router is not None:
                 pmi = router.scores(request, tools)
             else:

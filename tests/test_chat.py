@@ -545,7 +545,8 @@ def test_a_grounded_call_ends_where_its_arguments_close(smollm2: Path) -> None:
     decoded: the same call, in fewer decode steps."""
     from edgeagent_cli.core.agent import toolcall
     from edgeagent_cli.core.agent.runtime.local import LocalRuntime
-    from edgeagent_cli.core.agent.toolcall.ground import GROUNDED_CLOSE, grounded_grammar
+    from edgeagent_cli.core.agent.toolcall.grammar import CALL_END
+    from edgeagent_cli.core.agent.toolcall.ground import grounded_grammar
 
     tool = {
         "name": "area_circle",
@@ -559,8 +560,8 @@ def test_a_grounded_call_ends_where_its_arguments_close(smollm2: Path) -> None:
     grammar = grounded_grammar(tool, text)
     assert grammar is not None
     whole, finish, n_whole = rt.decoder().generate(prompt, grammar, 64)
-    closed, finish_closed, n_closed = rt.decoder().generate(prompt, grammar, 64, closing=GROUNDED_CLOSE)
-    assert closed == whole == '{"radius": 5}' + GROUNDED_CLOSE
+    closed, finish_closed, n_closed = rt.decoder().generate(prompt, grammar, 64, closing=CALL_END)
+    assert closed == whole == '{"radius": 5}' + CALL_END
     assert finish == finish_closed == "stop" and n_closed <= n_whole - 5
     rt.close()
 

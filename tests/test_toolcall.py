@@ -266,7 +266,7 @@ def test_shared_bfcl_answers_pass_their_own_checker() -> None:
 )
 def test_a_constrained_call_ends_once_the_closing_begins(text: str, want: str | None) -> None:
     from edgeagent_cli.core.agent.runtime.constrained import _closed
-    from edgeagent_cli.core.agent.toolcall.ground import GROUNDED_CLOSE
+    from edgeagent_cli.core.agent.toolcall.grammar import CALL_END
 
-    got = _closed(text.encode(), GROUNDED_CLOSE)
+    got = _closed(text.encode(), CALL_END)
     assert (got.decode() if got is not None else None) == want

@@ -21,8 +21,8 @@ from edgeagent_cli.core.agent import toolcall
 from edgeagent_cli.core.agent.runtime import OnText, Reply
 from edgeagent_cli.core.agent.runtime.template import ChatTemplate, TemplateError
 from edgeagent_cli.core.agent.toolcall import CALL_OPEN, ToolCall
+from edgeagent_cli.core.agent.toolcall.grammar import CALL_END
 from edgeagent_cli.core.agent.toolcall.ground import (
-    GROUNDED_CLOSE,
     commands,
     covered,
     echoes_name,
@@ -442,7 +442,7 @@ class LocalRuntime:
         """(log-probability per token, text, finish reason, tokens) of a constrained completion: per
         token, so that calls whose values differ in length compare."""
         decoder = self.decoder()
-        body, finish, n = decoder.generate(prompt, grammar, self.max_tokens, closing=GROUNDED_CLOSE)
+        body, finish, n = decoder.generate(prompt, grammar, self.max_tokens, closing=CALL_END)
         return decoder.logprob / max(n, 1), body, finish, n
 
     def _next_calls(

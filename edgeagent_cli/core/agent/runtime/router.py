@@ -144,12 +144,17 @@ def word_probabilities(request: str, tools: list[dict[str, Any]]) -> dict[str, f
     return {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
 
 
+def has_words(request: str) -> bool:
+    """Whether the request has a content word: without one ("What is 17*23?") the words are never sure."""
+    return bool(_stems(request))
+
+
 def by_words(request: str, tools: list[dict[str, Any]]) -> dict[str, float] | None:
-    """Each tool's probability by the words alone, when they are sure of the decision; else None. A
-    request with no content word ("What is 17*23?") leaves them nothing to be sure of."""
+    """Each tool's probability by the words alone, when they are sure of the decision (has_words);
+    else None."""
     probs = word_probabilities(request, tools)
     ranked = sorted(probs.values(), reverse=True)
-    if not ranked or not _stems(request):
+    if not ranked or not has_words(request):
         return None
     sure_call = ranked[0] >= SURE_CALL and all(p < SURE_OTHERS for p in ranked[1:])
     return probs if sure_call or ranked[0] <= SURE_NONE else None

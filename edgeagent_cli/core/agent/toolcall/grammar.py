@@ -16,6 +16,7 @@ from edgeagent_cli.core.agent.toolcall.call import CALL_CLOSE, CALL_OPEN
 MAX_STRING = 300
 MAX_ITEMS = 16
 MAX_CALLS = 5
+CALL_END = "}\n" + CALL_CLOSE  # what follows a call's arguments: forced once they close
 # When a call still runs out of tokens (a small model looping inside a string: "2022_2022_2022..."),
 # it is generated again under these: a call that short always closes within the token budget.
 TIGHT = {"max_calls": 1, "max_string": 48, "max_items": 4}
@@ -71,7 +72,7 @@ def call_grammar(
         schema = conv.resolve_refs(schema, f"tool{i}")
         args_rule[fn["name"]] = conv.visit(schema, f"args{i}")
         named.append(f'"\\"{_gbnf_escape(fn["name"])}\\", \\"arguments\\": " {args_rule[fn["name"]]}')
-    close = r'"}\n' + CALL_CLOSE + '"'
+    close = _literal(CALL_END)
     lines = [_bound_free(conv.format_grammar().rstrip("\n"), max_string, max_items)]
     lines.append(f"named-call ::= {' | '.join(f'( {n} )' for n in named)}")
     more = rf'"\n{CALL_OPEN}\n{{\"name\": " named-call {close}'
@@ -97,6 +98,11 @@ def _bound_free(grammar: str, max_string: int, max_items: int) -> str:
         '( value ("," space value)* )? "]" space', f'( value ("," space value){{0,{more}}} )? "]" space'
     )
     return grammar.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x00-\\x1F]')
+
+
+def _literal(text: str) -> str:
+    """A GBNF string literal."""
+    return '"' + _gbnf_escape(text).replace("\n", "\\n") + '"'
 
 
 def _gbnf_escape(text: str) -> str:

@@ -21,10 +21,8 @@ import json
 import re
 from typing import Any
 
-from edgeagent_cli.core.agent.toolcall.call import CALL_CLOSE
 from edgeagent_cli.core.agent.toolcall.grammar import MAX_ITEMS, MAX_STRING
 
-GROUNDED_CLOSE = "}\n" + CALL_CLOSE  # what a grounded grammar forces once a call's arguments close
 # Words, numbers (1.5, 1,000, 1e-9, 6.022e23), and every other non-space character on its own.
 _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?|[^\W\d_]+|\S")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+(?!\w|\.\d))?")
@@ -865,7 +863,7 @@ def grounded_grammar(
     """
     from llama_cpp.llama_grammar import SchemaConverter
 
-    from edgeagent_cli.core.agent.toolcall.grammar import _bound_free, bounded
+    from edgeagent_cli.core.agent.toolcall.grammar import CALL_END, _bound_free, _literal, bounded
 
     fn = tool.get("function", tool)
     grounding = Grounding(text)
@@ -882,7 +880,7 @@ def grounded_grammar(
     grammar = _bound_free(conv.format_grammar().rstrip("\n"), max_string, max_items)
     for marker, rule in markers.items():
         grammar = grammar.replace('"\\"' + marker + '\\""', rule)
-    close = '"' + GROUNDED_CLOSE.replace("\n", "\\n") + '"'
+    close = _literal(CALL_END)
     lines = [grammar, *grounding.rules.values(), f"root ::= {args} {close}"]
     if "space ::=" not in grammar:
         lines.append('space ::= " "?')
