@@ -40,6 +40,7 @@ from edgeagent_cli.core.agent.toolcall.split import (
     refer,
     repeated,
     restates,
+    same_as,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -426,6 +427,26 @@ def test_a_clause_with_no_value_restates_or_refers() -> None:
     assert refer({"criminal_name": "the offenses he committed"}, earlier) == {"criminal_name": "John Doe"}
     assert refer({"company_name": "the company", "years": 3}, [{"company": "XYZ", "years": 3}])["company_name"] == "XYZ"
     assert refer({"city": "there"}, [{"count": 3}]) == {"city": "there"}  # nothing of that name: kept
+    # "Also determine the mode for these points.": the list is the one the median was given
+    assert refer({"data": [1, 2, 3, 4]}, [{"data": [3, 4, 5, 2, 8, 5]}]) == {"data": [3, 4, 5, 2, 8, 5]}
+
+
+def test_the_same_thing_is_the_value_an_earlier_call_gave_it() -> None:
+    """BFCL parallel_25, parallel_multiple_10: "against the same company", "for the same day"."""
+    earlier = [{"company_name": "Dara Inc", "year": 2019}]
+    clause = "list cases filed in the year 2018 against the same company."
+    assert same_as({"company_name": "company.", "year": 2018}, clause, earlier) == {
+        "company_name": "Dara Inc", "year": 2018
+    }  # fmt: skip
+    ticket = {"origin": "New York", "destination": "Chicago", "date": "New York"}
+    got = same_as(ticket, "get me a train ticket from New York to Chicago for the same day.", [{"date": "2023-06-30"}])
+    assert got == {**ticket, "date": "2023-06-30"}
+    both = same_as(
+        {"platform": "x", "region": "y"}, "on the same platform and region", [{"platform": "PS4", "region": "EU"}]
+    )
+    assert both == {"platform": "PS4", "region": "EU"}
+    assert same_as({"company_name": "Acme"}, "for another company", earlier) == {"company_name": "Acme"}  # no "same"
+    assert same_as({"year": "2018"}, "the same year", earlier) == {"year": "2018"}  # another type: kept
 
 
 def test_a_percentage_shown_in_a_description_is_no_decimal_candidate() -> None:
@@ -528,6 +549,25 @@ def test_list_items_come_no_more_often_than_the_request_writes_them() -> None:
     args = {"data": [85, 90, 91, 91, 91, 5, 5, 5], "tags": ["Biking Trails", "Biking Trails"], "bins": 5}
     assert as_often(args, text) == {"data": [85, 90, 91, 5, 5], "tags": ["Biking Trails"], "bins": 5}
     assert as_often({"x": [[1, 2], [1, 2]]}, text) == {"x": [[1, 2], [1, 2]]}  # lists of lists are left alone
+
+
+def test_a_required_list_has_an_item() -> None:
+    """BFCL parallel_multiple_0: "the sum of all the multiples of 3 and 5 between 1 and 1000" got
+    "multiples": []; one of BFCL's 120 required lists is empty, so the grammar asks for an item."""
+    from llama_cpp import LlamaGrammar
+
+    params = {
+        "type": "object",
+        "properties": {"multiples": {"type": "array", "items": {"type": "integer"}}, "tags": {"type": "array"}},
+        "required": ["multiples"],
+    }
+    schema, _ = grounded_schema(params, Grounding("the multiples of 3 and 5 between 1 and 1000, with tags"))
+    assert schema["properties"]["multiples"]["minItems"] == 1
+    assert "minItems" not in schema["properties"]["tags"]  # optional: may be empty
+    grammar = grounded_grammar({"name": "f", "parameters": params}, "the multiples of 3 and 5")
+    assert grammar is not None
+    LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp parses it
+    assert 'args-multiples ::= "[" space args-multiples-item (' in grammar  # the first item is not optional
 
 
 def test_a_list_of_enum_values_offers_those_the_request_names() -> None:
@@ -772,6 +812,8 @@ def test_a_place_begins_as_a_name_when_the_request_writes_one() -> None:
         ({"museum": "Natural History Museum in London", "city": "London"}, "Natural History Museum"),
         ({"city": "San Francisco", "state": "Francisco"}, "San Francisco"),  # one name: left to _distinct
         ({"return_date": "2022-12-31", "book_id": "31"}, "2022-12-31"),  # not a word of its own
+        ({"substance": "100 grams of water", "mass": 100}, "water"),  # parallel_multiple_13: a quantity of it
+        ({"substance": "100 grams of water", "mass": 50}, "100 grams of water"),  # not this call's quantity
     ],
 )
 def test_no_value_runs_on_into_another_parameters_value(args: dict, want: str) -> None:

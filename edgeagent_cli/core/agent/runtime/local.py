@@ -45,6 +45,7 @@ from edgeagent_cli.core.agent.toolcall.split import (
     repeated,
     rest_after,
     restates,
+    same_as,
 )
 from edgeagent_cli.core.errors import EdgeError, ExitCode
 
@@ -367,8 +368,10 @@ class LocalRuntime:
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
                 call = ToolCall(call.name, read_back(call.arguments, params, text))
+                before = [made[j] for j in sorted(made, reverse=True)]
                 if not has_values(step.text):  # "... and what his most famous discovery was": his = the name before
-                    call = ToolCall(call.name, refer(call.arguments, [made[j] for j in sorted(made, reverse=True)]))
+                    call = ToolCall(call.name, refer(call.arguments, before))
+                call = ToolCall(call.name, same_as(call.arguments, step.text, before))  # "for the same day"
                 made.setdefault(k, call.arguments)
                 each = expand(call.arguments, text)  # items listed in one place, or frames said again
                 each = each if len(each) > 1 else frames(call.arguments, text)

@@ -589,15 +589,38 @@ def has_values(clause: str) -> bool:
 def refer(arguments: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
     """A call made from words that write no value ("also find the nature of the offenses he committed")
     takes its values from the nearest earlier call with a parameter of the same name ("criminal_name":
-    "John Doe"); the words it was decoded from could only give it a phrase."""
+    "John Doe"; "data": the list "these points" are); the words it was decoded from could only give it
+    a phrase, or a list the model made up."""
     out = dict(arguments)
     for key, value in arguments.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if isinstance(value, bool) or not isinstance(value, str | int | float | list):
             continue
         for call in earlier:
             same = [k for k in call if k == key or (min(len(k), len(key)) >= 4 and (k in key or key in k))]
             if same and isinstance(call[same[0]], type(value)) and not isinstance(call[same[0]], bool):
                 out[key] = call[same[0]]
+                break
+    return out
+
+
+_SAME = re.compile(r"\bsame\s+([a-z]+)(?:\s+(?:and|or)\s+([a-z]+))?", re.I)
+
+
+def same_as(arguments: dict[str, Any], clause: str, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """A clause that says "the same company", "for the same day", "the same platform and region" means
+    the value an earlier call gave that parameter: each parameter a word after "same" names (a word of
+    its name, to five letters; "day" names a date) takes its value from the nearest earlier call that
+    has it. Left to the clause, the grammar can only give it a phrase ("company_name": "company.",
+    "date": "New York")."""
+    named = {w[:5] for m in _SAME.finditer(clause) for w in m.groups() if w}
+    named |= {"date"} if "day" in named else set()
+    out = dict(arguments)
+    for key, value in arguments.items():
+        if not named & {w[:5] for w in name_words(key)}:
+            continue
+        for call in earlier:
+            if key in call and type(call[key]) is type(value):
+                out[key] = call[key]
                 break
     return out
 
