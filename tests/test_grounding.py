@@ -921,3 +921,26 @@ def test_a_list_of_numbers_ends_where_its_group_does() -> None:
     text = "two points in a 2D space, Point A with coordinates [3, 2] and Point B with [7, 5]"
     assert grouped({"pointA": [3, 2]}, {"properties": {}}, text) == {"pointA": [3, 2]}
     assert grouped({"xs": [1, 2, 3]}, {"properties": {}}, "the sum of 1, 2 and 3") == {"xs": [1, 2, 3]}
+
+
+def test_a_clause_that_names_another_likely_tool_gets_its_call_too() -> None:
+    """BFCL parallel_multiple_20: "Determine the median and variance for the following data points"
+    routed to statistics.median alone; statistics.variance's own name word is in the clause."""
+    from edgeagent_cli.core.agent.runtime.local import Step, _named_too
+
+    def tool(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+
+    stats = [tool("statistics.median"), tool("statistics.variance"), tool("statistics.mode")]
+    assert router.own_name_words(stats) == {"statistics.median": {"media"}, "statistics.variance": {"varia"},
+                                            "statistics.mode": {"mode"}}  # fmt: skip
+    first = "Determine the median and variance for the following data points 3,4,5,2,8,5."
+    plan = [Step("statistics.median", first), Step("statistics.mode", "Also determine the mode for these points.")]
+    assert [(s.tool, s.text) for s in _named_too(plan, stats)] == [
+        ("statistics.median", first), ("statistics.variance", first), ("statistics.mode", plan[1].text)
+    ]  # fmt: skip
+    # no other tool's own word said: the plan as it was; a tool not likely is never added
+    assert _named_too(plan[:1], [stats[0], stats[2]]) == plan[:1]
+    assert _named_too([Step("statistics.median", "the median of 1, 2, 3")], stats) == [
+        Step("statistics.median", "the median of 1, 2, 3")
+    ]

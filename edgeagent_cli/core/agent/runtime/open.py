@@ -30,11 +30,11 @@ class RuntimeConfig:
 
 def llama_kwargs(settings: Settings) -> dict[str, Any]:
     """llama_cpp.Llama arguments from the settings. A quantized V cache needs flash attention in
-    llama.cpp, so without it only the K cache is quantized."""
+    llama.cpp, so unless it is asked for, only the K cache is quantized."""
     import llama_cpp
 
     kv = str(settings["kv_cache_type"])
-    flash = bool(settings["flash_attn"])
+    flash = settings["flash_attn"]  # None: llama.cpp decides (local.load_llama)
     kwargs: dict[str, Any] = {
         "n_ctx": min(int(settings["context"]), MAX_LOCAL_CONTEXT),
         "n_threads": int(settings["threads"]),

@@ -144,6 +144,13 @@ def word_probabilities(request: str, tools: list[dict[str, Any]]) -> dict[str, f
     return {_name(t): probability(word_features(request, t), WORD_WEIGHTS) for t in tools}
 
 
+def own_name_words(tools: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Each tool's name words (as stems) that no other tool's name has: "varia" of statistics.variance
+    beside statistics.median and statistics.mode; "humid" of weather_forecast_humidity."""
+    words = {_name(t): _stems(_name(t)) for t in tools}
+    return {n: own - set().union(*(w for m, w in words.items() if m != n)) for n, own in words.items()}
+
+
 def has_words(request: str) -> bool:
     """Whether the request has a content word: without one ("What is 17*23?") the words are never sure."""
     return bool(_stems(request))

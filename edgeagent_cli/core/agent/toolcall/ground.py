@@ -41,7 +41,9 @@ _NUMBER_KINDS = {"number", "integer", "float"}
 _CLOSING = re.compile(r"[.,?!;:)\]}]+")
 # Words no value begins or ends with, written in lower case ("to Tokyo", "the", "nature and"): none of
 # BFCL's 893 public string answers does. A small model that picks a parameter's span often stops at one.
-FUNCTION_WORDS = set("the a an to of in on at for with by from and or is are was be that this it as into also".split())
+FUNCTION_WORDS = set(
+    "the a an to of in on at for with by from and or is are was be that this it as into also Also".split()
+)
 # Parameters that name a place ("location", "start_city", "country"). Their values are names: of BFCL's
 # 223 public answers to one, 217 begin with a capital and 4 with a house number before one ("123 Main
 # Street"); 2 are lower case ("downtown"). A small model picking a span often takes a word near the place
