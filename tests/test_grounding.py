@@ -29,6 +29,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     names_place,
     numbers,
     placed,
+    ranged,
 )
 from edgeagent_cli.core.agent.toolcall.split import (
     clauses,
@@ -602,6 +603,23 @@ def test_a_function_parameter_takes_the_expression_not_its_name() -> None:
     assert defined({"func": "x"}, params, "for f(x)=x^2 from x=1 to x=5") == {"func": "x"}  # x=1 defines no function
     other = {"properties": {"name": {"type": "string", "description": "The curve's label."}}}
     assert defined({"name": "f"}, other, text) == {"name": "f"}
+    # parallel_multiple_19: written applied, the function is that
+    assert defined({"func": "sin"}, params, "the definite integral from 0 to 3.1416 of sin(x).") == {"func": "sin(x)"}
+
+
+def test_a_range_gives_its_ends_in_order_and_an_exponent_is_no_value() -> None:
+    """parallel_multiple_19: "exp(-x^2) from -2 to 2" got lower_limit 2: the 2 of x^2 was offered too."""
+    text = "Perform Gaussian integral of the function exp(-x^2) from -2 to 2."
+    assert Grounding(text).numbers == [-2.0, 2.0]
+    assert Grounding("accelerates at 5 m/s^2 for 10 s, x**3").numbers == [5.0, 10.0]
+    assert ranged({"function": "exp(-x^2)", "lower_limit": 2, "upper_limit": 2}, text)["lower_limit"] == -2
+    heat = {"mass": 100, "initial_temperature": 100, "final_temperature": 25}
+    got = ranged(heat, "heat 100 grams of water from 25 degrees Celsius to 100 degrees Celsius")
+    assert got == {"mass": 100, "initial_temperature": 25, "final_temperature": 100}
+    assert ranged({"min_price": 5.5, "max_price": 3}, "from 3 to 5.5 dollars") == {"min_price": 3, "max_price": 5.5}
+    two = "from 1 to 2, then from 3 to 4"  # two ranges: which is the call's is not known here
+    assert ranged({"start": 2, "end": 1}, two) == {"start": 2, "end": 1}
+    assert ranged({"start": 7, "end": 1}, "from 1 to 2") == {"start": 7, "end": 1}  # not the range's numbers
 
 
 def test_a_date_parameter_takes_the_whole_date_in_its_format() -> None:

@@ -170,11 +170,11 @@ def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> d
     (as_often) and only from their group (grouped), a function as its expression (defined), a date
     whole (dated), no value running on into another's (apart), a place with its region (placed), two
     numbers each where the other parameter's words are (matched), numbered parameters in the order the
-    request writes their values (in_order), the unit the request asks for (measured), and an initial
+    request writes their values (in_order), a range's ends in its order (ranged), the unit the request asks for (measured), and an initial
     velocity of 0 for what starts from rest (at_rest)."""
     values = grouped(as_often(arguments, text), params, text)
     values = apart(dated(defined(values, params, text), params, text))
-    values = in_order(matched(placed(values, params, text), params, text), text)
+    values = ranged(in_order(matched(placed(values, params, text), params, text), text), text)
     return at_rest(measured(values, params, text), params, text)
 
 
@@ -382,6 +382,38 @@ def in_order(arguments: dict[str, Any], text: str) -> dict[str, Any]:
     return out
 
 
+# The two ends of a range, as parameter names say them, and as a request writes one.
+_ENDS = (("lower", "upper"), ("start", "end"), ("min", "max"), ("low", "high"), ("begin", "end"), ("initial", "final"))
+_RANGE = re.compile(r"\b(?:from|between)\s+(-?\d+(?:\.\d+)?)\b[^\d-]{0,24}?\b(?:to|and)\s+(-?\d+(?:\.\d+)?)")
+
+
+def ranged(arguments: dict[str, Any], text: str) -> dict[str, Any]:
+    """A pair of parameters for a range's ends (lower_limit and upper_limit, start_x and end_x) takes
+    the request's one range in its order ("from -2 to 2", "between 1 and 5 degrees"), when the call
+    gave the pair only that range's numbers (SmolLM2 gave lower_limit 2, upper_limit 2)."""
+    ranges = _RANGE.findall(text)
+    if len(ranges) != 1:
+        return arguments
+    ends = (float(ranges[0][0]), float(ranges[0][1]))
+    out = dict(arguments)
+    for key, value in arguments.items():
+        words = name_words(key)
+        for first, last in _ENDS:
+            if first not in words:
+                continue
+            other = "_".join(last if w == first else w for w in words)
+            pair = next((k for k in arguments if k != key and name_words(k) == name_words(other)), None)
+            if pair is None or not all(_is_number(v) and float(v) in ends for v in (value, arguments[pair])):
+                continue
+            out[key], out[pair] = (_like(value, ends[0]), _like(arguments[pair], ends[1]))
+    return out
+
+
+def _like(value: Any, number: float) -> int | float:
+    """The number as the type the call gave that parameter, when it is one (5.0 for 5; 5.5 stays)."""
+    return int(number) if isinstance(value, int) and number.is_integer() else number
+
+
 def _token_written(toks: list[tuple[str, int, int]], text: str, value: Any) -> int | None:
     """The index among the request's tokens of where it writes the value, when it writes it once."""
     at = _written_at(text, value)
@@ -486,10 +518,19 @@ def _free_strings(arguments: dict[str, Any], params: dict[str, Any]) -> list[tup
 def defined(arguments: dict[str, Any], params: dict[str, Any], text: str) -> dict[str, Any]:
     """A function's value is the expression, not the name it is given: for "the curve y = x^3" or
     "f(x) = 3x^2" a parameter described as a function takes "x^3", where the model wrote "y", "f" or
-    "y = x^3"."""
+    "y = x^3". And a function the request writes applied ("of sin(x)") is that, where the model wrote
+    its name ("sin"), unless the request defines it there ("f(x) = 3x^2")."""
     out = dict(arguments)
     for key, value, about in _free_strings(arguments, params):
         if not _MATHS.search(about):
+            continue
+        applied = (
+            re.search(rf"\b{re.escape(value)}\([^()]*\)(?!\s*=)", text)
+            if re.fullmatch(r"[A-Za-z_]\w*", value)
+            else None
+        )
+        if applied:
+            out[key] = applied.group()
             continue
         for m in _DEFINED.finditer(text):
             head = m.group().strip()  # "f(x) =", "y="
@@ -645,13 +686,18 @@ def _span(name: str, begin: list[int]) -> str:
     return f'{name} ::= "\\"" ( {" | ".join(f"w{i}" for i in begin)} ) "\\"" space'
 
 
+# An exponent ("x^2", "m/s^2", "x**3") is no number a call takes: offered the 2 of "exp(-x^2) from -2
+# to 2", SmolLM2 took it for the lower limit. None of BFCL's public answers needs one (30 requests write one).
+_EXPONENT = re.compile(r"(?:\^|\*\*)\s*\d+(?:\.\d+)?")
+
+
 class Grounding:
     """The request's candidate values, and the GBNF rules that offer them."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokens(text)
-        self.numbers = numbers(text)
+        self.numbers = numbers(_EXPONENT.sub("^", text))
         self.rules: dict[str, str] = {}
         self._names: set[int] | None = None
 
@@ -754,7 +800,7 @@ class Grounding:
         if kind in _STRING_KINDS:
             return self.span_rule(tuple(v for v in avoid if isinstance(v, str) and v), place)
         if kind in _NUMBER_KINDS:
-            stated = numbers(self.text, percent_whole) if percent_whole else self.numbers
+            stated = numbers(_EXPONENT.sub("^", self.text), percent_whole) if percent_whole else self.numbers
             values = [v for v in stated + description_numbers if v not in avoid]
             return self.number_rule(values, kind == "integer")
         return None
