@@ -430,6 +430,11 @@ def test_a_clause_with_no_value_restates_or_refers() -> None:
     assert refer({"city": "there"}, [{"count": 3}]) == {"city": "there"}  # nothing of that name: kept
     # "Also determine the mode for these points.": the list is the one the median was given
     assert refer({"data": [1, 2, 3, 4]}, [{"data": [3, 4, 5, 2, 8, 5]}]) == {"data": [3, 4, 5, 2, 8, 5]}
+    # parallel_multiple_56: "... the time difference between two cities?" after two calls, the nearest first
+    earlier = [{"location": "Tokyo"}, {"location": "Beijing"}]
+    assert refer({"city_1": "two", "city_2": "two"}, earlier) == {"city_1": "Beijing", "city_2": "Tokyo"}
+    assert refer({"city": "there"}, earlier) == {"city": "Tokyo"}  # a place is a place: the nearest
+    assert refer({"num1": 1, "num2": 2}, [{"num1": 5, "num2": 6}]) == {"num1": 5, "num2": 6}  # by name
 
 
 def test_the_same_thing_is_the_value_an_earlier_call_gave_it() -> None:

@@ -368,7 +368,7 @@ class LocalRuntime:
             raw += prefix + body + "\n"
             for call in toolcall.parse_calls(prefix + body):
                 call = ToolCall(call.name, read_back(call.arguments, params, text))
-                before = [made[j] for j in sorted(made, reverse=True)]
+                before = [c.arguments for c in reversed(calls)]
                 if not has_values(step.text):  # "... and what his most famous discovery was": his = the name before
                     call = ToolCall(call.name, refer(call.arguments, before))
                 call = ToolCall(call.name, same_as(call.arguments, step.text, before))  # "for the same day"

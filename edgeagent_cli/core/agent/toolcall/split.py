@@ -28,6 +28,7 @@ from edgeagent_cli.core.agent.toolcall.ground import (
     SCALE,
     covered,
     name_words,
+    names_place,
     number_of,
     numbers,
     stems,
@@ -590,17 +591,46 @@ def refer(arguments: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str,
     """A call made from words that write no value ("also find the nature of the offenses he committed")
     takes its values from the nearest earlier call with a parameter of the same name ("criminal_name":
     "John Doe"; "data": the list "these points" are); the words it was decoded from could only give it
-    a phrase, or a list the model made up."""
+    a phrase, or a list the model made up. Numbered parameters ("the time difference between the two
+    cities": city_1, city_2) take the values of the earlier calls in turn, in the order they were made."""
     out = dict(arguments)
+    done: set[str] = set()
+    numbered: dict[str, list[str]] = {}
+    for key in sorted(arguments):
+        m = re.fullmatch(r"(.*?)_?(\d)", key)
+        if m and m.group(1):
+            numbered.setdefault(m.group(1), []).append(key)
+    for base, keys in numbered.items():
+        kind = type(arguments[keys[0]])
+        found = [
+            call[k]
+            for call in reversed(earlier)
+            for k in call
+            if _alike(k, base) and type(call[k]) is kind and not isinstance(call[k], bool)
+        ]
+        found = list(dict.fromkeys(v for v in found if not isinstance(v, list)))
+        if len(keys) > 1 and len(found) >= len(keys):
+            out.update(zip(keys, found, strict=False))
+            done.update(keys)
     for key, value in arguments.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float | list):
+        if key in done or isinstance(value, bool) or not isinstance(value, str | int | float | list):
             continue
         for call in earlier:
-            same = [k for k in call if k == key or (min(len(k), len(key)) >= 4 and (k in key or key in k))]
+            same = [k for k in call if _alike(k, key)]
             if same and isinstance(call[same[0]], type(value)) and not isinstance(call[same[0]], bool):
                 out[key] = call[same[0]]
                 break
     return out
+
+
+def _alike(key: str, other: str) -> bool:
+    """Parameters that hold one kind of value: one name, one inside the other ("company" in
+    "company_name"), or both a place ("location", "city")."""
+    return (
+        key == other
+        or (min(len(key), len(other)) >= 4 and (key in other or other in key))
+        or (names_place(key) and names_place(other))
+    )
 
 
 _SAME = re.compile(r"\bsame\s+([a-z]+)(?:\s+(?:and|or)\s+([a-z]+))?", re.I)
