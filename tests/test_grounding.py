@@ -216,7 +216,9 @@ def test_the_call_decision_matches_its_calibration_file() -> None:
 def test_what_a_request_asks_for_is_compared_with_the_tools_words(request_text: str, want: float) -> None:
     """The feature asked_overlap: the words after "What is the", "Compute the", ... up to a preposition,
     against the tool's name and description (stems of five letters: integral/integrals)."""
-    tool_words = router._stems("calculus.compute_definite_integral") | router._stems("Boiling point of a substance.")
+    tool_words = router.word_stems("calculus.compute_definite_integral") | router.word_stems(
+        "Boiling point of a substance."
+    )
     assert router.asked_overlap(request_text, tool_words) == want
 
 

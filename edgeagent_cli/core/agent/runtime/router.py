@@ -78,7 +78,7 @@ def tool_prefix(tool: dict[str, Any]) -> str:
     return f"{tool_line(tool)}\nA user request that needs this tool:"
 
 
-def _stems(text: str) -> set[str]:
+def word_stems(text: str) -> set[str]:
     """Content words, cut to five letters (calculate/calculation, units/unit), camelCase and snake_case split."""
     text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ").replace(".", " ")
     return {w[:5] for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP and len(w) > 2}
@@ -93,9 +93,9 @@ def word_features(request: str, tool: dict[str, Any]) -> dict[str, float]:
     """The inputs that need no model: the words the request shares with the tool, its numbers."""
     fn = tool.get("function", tool)
     params = fn.get("parameters") or {}
-    said = _stems(request)
-    name, description = _stems(fn.get("name") or ""), _stems(fn.get("description") or "")
-    param_words = {w for k in params.get("properties") or {} for w in _stems(k)}
+    said = word_stems(request)
+    name, description = word_stems(fn.get("name") or ""), word_stems(fn.get("description") or "")
+    param_words = {w for k in params.get("properties") or {} for w in word_stems(k)}
     return {
         "name_overlap": len(said & name) / max(1, len(name)),
         "description_overlap": len(said & description) / max(1, len(said | description)),
@@ -123,7 +123,7 @@ def asked_overlap(request: str, tool_words: set[str]) -> float:
     when the request opens in no form that names what it asks for, or names a thing it asks about
     ("What was *the Treaty of Paris* about?": a capitalised name)."""
     m = _ASKED.match(request.strip())
-    asked = _stems(m.group(1)) if m and not m.group(1)[:1].isupper() else set()
+    asked = word_stems(m.group(1)) if m and not m.group(1)[:1].isupper() else set()
     return len(asked & tool_words) / len(asked) if asked else ASKED_UNKNOWN
 
 
@@ -147,13 +147,13 @@ def word_probabilities(request: str, tools: list[dict[str, Any]]) -> dict[str, f
 def own_name_words(tools: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Each tool's name words (as stems) that no other tool's name has: "varia" of statistics.variance
     beside statistics.median and statistics.mode; "humid" of weather_forecast_humidity."""
-    words = {_name(t): _stems(_name(t)) for t in tools}
+    words = {_name(t): word_stems(_name(t)) for t in tools}
     return {n: own - set().union(*(w for m, w in words.items() if m != n)) for n, own in words.items()}
 
 
 def has_words(request: str) -> bool:
     """Whether the request has a content word: without one ("What is 17*23?") the words are never sure."""
-    return bool(_stems(request))
+    return bool(word_stems(request))
 
 
 def by_words(request: str, tools: list[dict[str, Any]]) -> dict[str, float] | None:

@@ -39,8 +39,8 @@ _NUMBER_KINDS = {"number", "integer", "float"}
 
 
 _CLOSING = re.compile(r"[.,?!;:)\]}]+")
-# Words no value begins or ends with, written in lower case ("to Tokyo", "the", "nature and"): none of
-# BFCL's 893 public string answers does. A small model that picks a parameter's span often stops at one.
+# Words no value begins or ends with, written in lower case ("to Tokyo", "the", "nature and"), and "also"
+# in either case (a clause's "Also, ..."): none of BFCL's 893 public string answers does. A small model that picks a parameter's span often stops at one.
 FUNCTION_WORDS = set(
     "the a an to of in on at for with by from and or is are was be that this it as into also Also".split()
 )
@@ -170,8 +170,8 @@ def read_back(arguments: dict[str, Any], params: dict[str, Any], text: str) -> d
     (as_often) and only from their group (grouped), a function as its expression (defined), a date
     whole (dated), no value running on into another's (apart), a place with its region (placed), two
     numbers each where the other parameter's words are (matched), numbered parameters in the order the
-    request writes their values (in_order), a range's ends in its order (ranged), the unit the request asks for (measured), and an initial
-    velocity of 0 for what starts from rest (at_rest)."""
+    request writes their values (in_order), a range's ends in its order (ranged), the unit the request
+    asks for (measured), and an initial velocity of 0 for what starts from rest (at_rest)."""
     values = grouped(as_often(arguments, text), params, text)
     values = apart(dated(defined(values, params, text), params, text))
     values = ranged(in_order(matched(placed(values, params, text), params, text), text), text)
@@ -697,7 +697,8 @@ class Grounding:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokens(text)
-        self.numbers = numbers(_EXPONENT.sub("^", text))
+        self._stated = _EXPONENT.sub("^", text)  # the text with no exponent's number
+        self.numbers = numbers(self._stated)
         self.rules: dict[str, str] = {}
         self._names: set[int] | None = None
 
@@ -800,7 +801,7 @@ class Grounding:
         if kind in _STRING_KINDS:
             return self.span_rule(tuple(v for v in avoid if isinstance(v, str) and v), place)
         if kind in _NUMBER_KINDS:
-            stated = numbers(_EXPONENT.sub("^", self.text), percent_whole) if percent_whole else self.numbers
+            stated = numbers(self._stated, percent_whole) if percent_whole else self.numbers
             values = [v for v in stated + description_numbers if v not in avoid]
             return self.number_rule(values, kind == "integer")
         return None

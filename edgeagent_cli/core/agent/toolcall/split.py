@@ -601,15 +601,18 @@ def refer(arguments: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str,
         if m and m.group(1):
             numbered.setdefault(m.group(1), []).append(key)
     for base, keys in numbered.items():
+        if len(keys) < 2:
+            continue
         kind = type(arguments[keys[0]])
-        found = [
-            call[k]
-            for call in reversed(earlier)
-            for k in call
-            if _alike(k, base) and type(call[k]) is kind and not isinstance(call[k], bool)
-        ]
-        found = list(dict.fromkeys(v for v in found if not isinstance(v, list)))
-        if len(keys) > 1 and len(found) >= len(keys):
+        found = list(
+            dict.fromkeys(
+                call[k]
+                for call in reversed(earlier)
+                for k in call
+                if _alike(k, base) and type(call[k]) is kind and not isinstance(call[k], bool | list)
+            )
+        )
+        if len(found) >= len(keys):
             out.update(zip(keys, found, strict=False))
             done.update(keys)
     for key, value in arguments.items():
